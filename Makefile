@@ -1,0 +1,39 @@
+# Safety Nexus — every command a developer or CI needs. `make demo` and `make test`
+# each build the virtual environment (and install missing Debian packages) on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: demo test lint typecheck bench system-deps clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the tests drive for real (a browser today; brokers and databases later).
+system-deps:
+	@bash scripts/ensure-debian-packages.sh chromium
+
+demo: $(STAMP)
+	$(BIN)/nexus demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/pytest -n auto
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/detector_bank.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

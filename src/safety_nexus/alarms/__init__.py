@@ -1,0 +1,3 @@
+"""alarms."""
+
+from __future__ import annotations

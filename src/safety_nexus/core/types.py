@@ -1,0 +1,214 @@
+"""The data that flows between stages: telemetry frames, findings, alarms.
+
+Hot data (telemetry) travels as NumPy arrays over a fixed signal index; cold data (findings,
+alarms) as small frozen dataclasses. Timestamps are float seconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from safety_nexus.core.errors import DetectError
+
+F64 = NDArray[np.float64]
+
+
+class Criticality(StrEnum):
+    """How much an abnormal signal matters, declared in the site file."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _CRITICALITY_RANK[self]
+
+
+_CRITICALITY_RANK = {
+    Criticality.LOW: 0,
+    Criticality.MEDIUM: 1,
+    Criticality.HIGH: 2,
+    Criticality.CRITICAL: 3,
+}
+
+
+class Priority(IntEnum):
+    """Alarm priority (ISA-18.2 keeps to a few levels; higher value is more urgent)."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    EMERGENCY = 4
+
+    @classmethod
+    def from_criticality(cls, criticality: Criticality) -> Priority:
+        return cls(criticality.rank + 1)
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class FindingKind(StrEnum):
+    """What a detector saw. The string values are stable: they are stored and sent over the API."""
+
+    LEVEL_SHIFT = "level_shift"  # CUSUM: the mean moved, possibly by a tiny amount
+    VARIANCE = "variance"  # the noise level changed
+    SPIKE = "spike"  # a single sample far outside the baseline
+    STALE = "stale"  # no sample for too long
+    FLATLINE = "flatline"  # samples keep arriving but do not move
+    RATE = "rate"  # the signal changes faster than it normally does
+    LIMIT = "limit"  # outside the declared hard limits
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A batch of telemetry over a fixed, ordered signal index.
+
+    `times` has shape (T,), strictly increasing; `values` has shape (T, N) where column j is
+    signal j of the index the frame was built for. NaN means "no sample for this signal at this
+    time" (signals have different sample periods), never "the sensor reported NaN": bad values are
+    rejected at ingestion.
+    """
+
+    times: F64
+    values: F64
+
+    def __post_init__(self) -> None:
+        if self.times.ndim != 1 or self.values.ndim != 2:
+            raise DetectError("frame needs times of shape (T,) and values of shape (T, N)")
+        if self.values.shape[0] != self.times.shape[0]:
+            raise DetectError(
+                f"frame has {self.times.shape[0]} times but {self.values.shape[0]} rows of values"
+            )
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.times.shape[0])
+
+    @property
+    def n_signals(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class SignalTable:
+    """The site's signals as parallel arrays, in the order every frame's columns use.
+
+    Built once from the site model; the detector bank, the simulator and the store all index
+    signals by position in this table.
+    """
+
+    ids: tuple[str, ...]  # globally unique signal id, "asset.name"
+    assets: tuple[str, ...]  # owning asset id
+    subsystems: tuple[str, ...]  # owning subsystem id
+    units: tuple[str, ...]
+    period: F64  # expected sample period, seconds
+    normal_lo: F64  # normal operating band (what the trend draws as its band)
+    normal_hi: F64
+    limit_lo: F64  # hard limits; -inf / +inf when none are declared
+    limit_hi: F64
+    criticality: tuple[Criticality, ...]
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        for name in ("assets", "subsystems", "units", "criticality"):
+            if len(getattr(self, name)) != n:
+                raise DetectError(f"signal table field '{name}' has the wrong length")
+        for name in ("period", "normal_lo", "normal_hi", "limit_lo", "limit_hi"):
+            if getattr(self, name).shape != (n,):
+                raise DetectError(f"signal table field '{name}' has the wrong shape")
+        object.__setattr__(self, "index", {sid: i for i, sid in enumerate(self.ids)})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing a detector saw on one signal at one time, with the evidence for it."""
+
+    time: float
+    signal: str
+    asset: str
+    kind: FindingKind
+    score: float  # detector statistic divided by its threshold: >= 1 means "fired"
+    observed: float  # the value (or statistic) that was seen
+    baseline: float  # what was expected
+    sigma: float  # the baseline's standard deviation, in the signal's unit
+    unit: str = ""
+    detector: str = ""
+
+    @property
+    def deviation(self) -> float:
+        return self.observed - self.baseline
+
+    @property
+    def sigmas(self) -> float:
+        return self.deviation / self.sigma if self.sigma > 0 else float("inf")
+
+    def explain(self) -> str:
+        """One line an operator can read: what, how far off, in units and in sigmas."""
+        u = f" {self.unit}" if self.unit else ""
+        return (
+            f"{self.signal}: {self.kind.value.replace('_', ' ')}, observed {self.observed:.6g}{u}"
+            f" vs baseline {self.baseline:.6g}{u} ({self.deviation:+.3g}{u}, {self.sigmas:+.1f}σ)"
+        )
+
+
+class AlarmState(StrEnum):
+    """First alarm model; the full ISA-18.2 state set extends this enum (issue: alarm management).
+
+    `active` and `acknowledged` are the two bits; the state names follow ISA-18.2.
+    """
+
+    UNACKNOWLEDGED = "unacknowledged"  # active, not acknowledged
+    ACKNOWLEDGED = "acknowledged"  # active, acknowledged
+    RETURNED_UNACKNOWLEDGED = "returned_unacknowledged"  # back to normal, not acknowledged
+    NORMAL = "normal"  # back to normal and acknowledged: the alarm is closed
+
+
+@dataclass(slots=True)
+class Alarm:
+    """One alarm per asset and finding kind; findings on any of the asset's signals feed it."""
+
+    id: str  # "<asset>:<kind>"
+    asset: str
+    subsystem: str
+    kind: FindingKind
+    priority: Priority
+    state: AlarmState
+    first_seen: float
+    last_seen: float
+    count: int = 1  # findings folded into this alarm since it was raised
+    signals: list[str] = field(default_factory=list)
+    message: str = ""
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    cleared_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in (AlarmState.UNACKNOWLEDGED, AlarmState.ACKNOWLEDGED)
+
+    @property
+    def open(self) -> bool:
+        """Still on the operator's list: active, or returned but not yet acknowledged."""
+        return self.state is not AlarmState.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A signal that had an active finding of `kind` is back to normal for that kind."""
+
+    time: float
+    signal: str
+    asset: str
+    kind: FindingKind

@@ -1,0 +1,224 @@
+"""The site model: what a site file may say, strictly.
+
+Unknown keys are rejected everywhere (`extra="forbid"`); cross-references (an asset's subsystem, a
+dependency's assets, a failsafe's signal) are checked in `Site`'s validator so that every error
+names the field it is about. Durations are seconds, or strings such as "500ms", "5s", "2m", "1h".
+
+Dependencies point the way trouble flows: from the `provider` (a feeder) to the `dependant`
+(the pump it powers), after `lag` seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from safety_nexus.core.types import Criticality
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_ID = r"^[a-z0-9][a-z0-9_\-]*$"  # lower-case ids: safe in URLs, topics and file names
+
+
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '5s'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"'{value}' is not a duration (use e.g. 500ms, 5s, 2m, 1h)")
+        return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
+Id = Annotated[str, Field(pattern=_ID, min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class DependencyKind(StrEnum):
+    POWER = "power"
+    WATER = "water"
+    AIR = "air"
+    DATA = "data"
+    CONTROL = "control"
+
+
+class SourceKind(StrEnum):
+    SIMULATOR = "simulator"
+    HTTP = "http"
+    MQTT = "mqtt"
+    OPCUA = "opcua"
+    PROMETHEUS = "prometheus"
+    REPLAY = "replay"
+
+
+class Authority(StrEnum):
+    """Who may carry out a failsafe's action (see SPEC: response and authority)."""
+
+    AUTOMATIC = "automatic"  # pre-approved, bounded, reversible
+    CONFIRM = "confirm"  # an operator must approve
+    TWO_PERSON = "two_person"  # critical: two operators must approve
+
+
+class Range(_Strict):
+    """A closed interval [low, high]."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple):
+            if len(data) != 2:
+                raise ValueError("a range is [low, high]")
+            return {"low": data[0], "high": data[1]}
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class Signal(_Strict):
+    """One measured quantity of an asset. Its global id is "<asset>.<name>"."""
+
+    name: Id
+    unit: str = ""
+    normal: Range  # the normal operating band
+    limits: Range | None = None  # hard limits, outside of which the value is a limit violation
+    period: Duration = Field(default=1.0, gt=0)  # expected seconds between samples
+    criticality: Criticality | None = None  # defaults to the asset's
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _limits_contain_normal(self) -> Signal:
+        if self.limits is not None and (
+            self.limits.low > self.normal.low or self.limits.high < self.normal.high
+        ):
+            raise ValueError("limits must contain the normal band")
+        return self
+
+
+class Subsystem(_Strict):
+    id: Id
+    name: str
+    description: str = ""
+
+
+class Asset(_Strict):
+    id: Id
+    subsystem: Id
+    type: Id  # e.g. feeder, pump, sprinkler-zone, fan, chiller, compute-node: the simulator's model
+    name: str = ""
+    criticality: Criticality = Criticality.MEDIUM
+    signals: list[Signal] = Field(default_factory=list)
+
+
+class Dependency(_Strict):
+    """`dependant` needs `provider`: trouble flows from provider to dependant after `lag`."""
+
+    provider: Id
+    dependant: Id
+    kind: DependencyKind
+    lag: Duration = 0.0
+
+
+class RedundancyGroup(_Strict):
+    """`required` of the `members` must be healthy for the group to do its job (k of n)."""
+
+    id: Id
+    members: list[Id] = Field(min_length=2)
+    required: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> RedundancyGroup:
+        if self.required > len(self.members):
+            raise ValueError(
+                f"required ({self.required}) exceeds the number of members ({len(self.members)})"
+            )
+        return self
+
+
+class Condition(_Strict):
+    """A signal crossing a value and staying there for `for_` seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    signal: str  # global signal id "<asset>.<name>"
+    above: float | None = None
+    below: float | None = None
+    for_: Duration = Field(default=0.0, alias="for")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Condition:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a condition needs exactly one of 'above' or 'below'")
+        return self
+
+
+class ActionKind(StrEnum):
+    FAILOVER = "failover"  # switch the load of `target`'s group to the standby `target`
+    START = "start"
+    STOP = "stop"
+    OPEN = "open"
+    CLOSE = "close"
+    ISOLATE = "isolate"
+    SETPOINT = "setpoint"
+
+
+class Action(_Strict):
+    do: ActionKind
+    target: Id  # asset acted upon
+    value: float | None = None  # for setpoint
+
+    @model_validator(mode="after")
+    def _value_for_setpoint(self) -> Action:
+        if (self.do is ActionKind.SETPOINT) != (self.value is not None):
+            raise ValueError("'value' is required for a setpoint action and only for it")
+        return self
+
+
+class Failsafe(_Strict):
+    id: Id
+    when: Condition
+    action: Action
+    authority: Authority = Authority.CONFIRM
+    description: str = ""
+
+
+class Source(_Strict):
+    id: Id
+    kind: SourceKind
+    signals: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns of signal ids
+    description: str = ""
+
+
+class SiteInfo(_Strict):
+    name: str
+    timezone: str = "UTC"
+    description: str = ""
+
+
+class Site(_Strict):
+    """A whole site file. Cross-references are checked here so errors can name their field."""
+
+    version: Literal[1] = 1
+    site: SiteInfo
+    subsystems: list[Subsystem] = Field(min_length=1)
+    assets: list[Asset] = Field(min_length=1)
+    dependencies: list[Dependency] = Field(default_factory=list)
+    redundancy_groups: list[RedundancyGroup] = Field(default_factory=list)
+    failsafes: list[Failsafe] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)

@@ -1,0 +1,46 @@
+"""The site's signals flattened into a `SignalTable`, the column order of every frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from safety_nexus.core.types import SignalTable
+from safety_nexus.site.schema import Site
+
+
+def signal_table(site: Site) -> SignalTable:
+    """Signals in file order: asset by asset, signal by signal. Ids are "<asset>.<name>"."""
+    ids: list[str] = []
+    assets: list[str] = []
+    subsystems: list[str] = []
+    units: list[str] = []
+    crit = []
+    period: list[float] = []
+    nlo: list[float] = []
+    nhi: list[float] = []
+    llo: list[float] = []
+    lhi: list[float] = []
+    for asset in site.assets:
+        for sig in asset.signals:
+            ids.append(f"{asset.id}.{sig.name}")
+            assets.append(asset.id)
+            subsystems.append(asset.subsystem)
+            units.append(sig.unit)
+            crit.append(sig.criticality or asset.criticality)
+            period.append(sig.period)
+            nlo.append(sig.normal.low)
+            nhi.append(sig.normal.high)
+            llo.append(sig.limits.low if sig.limits else -np.inf)
+            lhi.append(sig.limits.high if sig.limits else np.inf)
+    return SignalTable(
+        ids=tuple(ids),
+        assets=tuple(assets),
+        subsystems=tuple(subsystems),
+        units=tuple(units),
+        period=np.asarray(period, dtype=np.float64),
+        normal_lo=np.asarray(nlo, dtype=np.float64),
+        normal_hi=np.asarray(nhi, dtype=np.float64),
+        limit_lo=np.asarray(llo, dtype=np.float64),
+        limit_hi=np.asarray(lhi, dtype=np.float64),
+        criticality=tuple(crit),
+    )
