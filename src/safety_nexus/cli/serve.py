@@ -1,8 +1,44 @@
-"""`nexus serve`."""
+"""`nexus serve`: the API and dashboard for a site fed by HTTP (and optionally a replay)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
 
-def serve() -> None:
-    """Serve the API and dashboard for a site, fed by live sources."""
-    raise NotImplementedError
+import typer
+
+from safety_nexus.cli._common import console, default_site, fail
+from safety_nexus.core.errors import NexusError
+from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
+
+
+def serve(
+    site: Annotated[Path | None, typer.Option(help="Site file.")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the API and dashboard.")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where state is kept.")] = Path("var/nexus"),
+    replay: Annotated[
+        Path | None, typer.Option(help="Also replay this CSV/Parquet file into the pipeline.")
+    ] = None,
+) -> None:
+    """Serve the API and dashboard; telemetry arrives by POST /api/v1/telemetry (and --replay)."""
+    import uvicorn
+
+    from safety_nexus.api.app import create_app
+
+    try:
+        settings = RuntimeSettings(
+            site=site or default_site(),
+            data_dir=data_dir,
+            source="replay" if replay else "http",
+            replay=replay,
+        )
+        runtime = build_runtime(settings)
+    except NexusError as err:
+        raise fail(err) from err
+    runtime.start()
+    console.print(f"serving {runtime.site.site.name} on http://{host}:{port}/ (docs: /docs)")
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+    finally:
+        runtime.stop()

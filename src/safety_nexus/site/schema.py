@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from safety_nexus.core.types import Criticality
+from safety_nexus.site.validate import CrossReferenceError, cross_check
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -222,3 +223,10 @@ class Site(_Strict):
     redundancy_groups: list[RedundancyGroup] = Field(default_factory=list)
     failsafes: list[Failsafe] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Site:
+        issues = cross_check(self)
+        if issues:
+            raise CrossReferenceError(issues)
+        return self

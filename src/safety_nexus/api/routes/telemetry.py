@@ -1,0 +1,55 @@
+"""`POST /api/v1/telemetry`: JSON batches (gzip accepted)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from fastapi import APIRouter, Request, status
+
+from safety_nexus.api.deps import RuntimeDep
+from safety_nexus.api.schemas import Accepted
+from safety_nexus.core.errors import IngestError
+
+router = APIRouter(tags=["telemetry"])
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise IngestError(f"body of {declared} bytes exceeds {MAX_BODY}", "oversized", 413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise IngestError(f"body exceeds {MAX_BODY} bytes", "oversized", 413)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as err:
+            raise IngestError(f"body is not valid gzip: {err}", "bad_encoding") from err
+        if len(body) > MAX_BODY:
+            raise IngestError(f"decompressed body exceeds {MAX_BODY} bytes", "oversized", 413)
+    return body
+
+
+@router.post("/telemetry", status_code=status.HTTP_202_ACCEPTED)
+async def post_telemetry(request: Request, runtime: RuntimeDep) -> Accepted:
+    try:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise IngestError(
+                f"content type '{ctype or 'none'}' is not supported; send application/json",
+                "content_type",
+                415,
+            )
+        body = await _body(request)
+    except IngestError as err:
+        runtime.metrics.reject(err.reason)
+        raise
+    return Accepted(accepted=runtime.ingest_json(body))

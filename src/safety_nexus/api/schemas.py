@@ -1,0 +1,207 @@
+"""What the API sends and receives, split by direction (…Public out, …Create in)."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from safety_nexus.core.types import Alarm, Finding
+from safety_nexus.pipeline.runtime import Status
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SubsystemPublic(_Out):
+    id: str
+    name: str
+
+
+class AssetPublic(_Out):
+    id: str
+    subsystem: str
+    type: str
+    name: str
+    criticality: str
+    signals: list[str]
+
+
+class DependencyPublic(_Out):
+    provider: str
+    dependant: str
+    kind: str
+    lag: float
+
+
+class SitePublic(_Out):
+    name: str
+    subsystems: list[SubsystemPublic]
+    assets: list[AssetPublic]
+    dependencies: list[DependencyPublic]
+
+
+class SubsystemStatusPublic(_Out):
+    id: str
+    name: str
+    status: str
+    open_alarms: dict[str, int]
+    assets_abnormal: int
+    assets_total: int
+
+
+class StatusPublic(_Out):
+    time: float
+    subsystems: list[SubsystemStatusPublic]
+
+    @classmethod
+    def of(cls, status: Status) -> StatusPublic:
+        return cls(
+            time=status.time,
+            subsystems=[
+                SubsystemStatusPublic(
+                    id=s.id,
+                    name=s.name,
+                    status=s.status,
+                    open_alarms=s.open_alarms,
+                    assets_abnormal=s.assets_abnormal,
+                    assets_total=s.assets_total,
+                )
+                for s in status.subsystems
+            ],
+        )
+
+
+class Point(_Out):
+    time: float
+    value: float
+
+
+class SignalPublic(_Out):
+    id: str
+    asset: str
+    subsystem: str
+    unit: str
+    normal: tuple[float, float]
+    limits: tuple[float, float] | None
+    period: float
+    latest: Point | None
+
+
+class HistoryPublic(_Out):
+    signal: str
+    unit: str
+    normal: tuple[float, float]
+    limits: tuple[float, float] | None
+    times: list[float]
+    values: list[float | None]
+
+
+class FindingPublic(_Out):
+    id: int
+    time: float
+    signal: str
+    asset: str
+    kind: str
+    score: float
+    observed: float
+    baseline: float
+    sigma: float
+    deviation: float
+    sigmas: float | None
+    unit: str
+    detector: str
+    explanation: str
+
+    @classmethod
+    def of(cls, fid: int, f: Finding) -> FindingPublic:
+        sigmas = f.sigmas
+        return cls(
+            id=fid,
+            time=f.time,
+            signal=f.signal,
+            asset=f.asset,
+            kind=f.kind.value,
+            score=f.score,
+            observed=f.observed,
+            baseline=f.baseline,
+            sigma=f.sigma,
+            deviation=f.deviation,
+            sigmas=sigmas if math.isfinite(sigmas) else None,
+            unit=f.unit,
+            detector=f.detector,
+            explanation=f.explain(),
+        )
+
+
+class AlarmPublic(_Out):
+    id: str
+    asset: str
+    subsystem: str
+    kind: str
+    priority: str
+    priority_rank: int
+    state: str
+    active: bool
+    first_seen: float
+    last_seen: float
+    count: int
+    signals: list[str]
+    message: str
+    acknowledged_by: str | None
+    acknowledged_at: float | None
+    cleared_at: float | None
+
+    @classmethod
+    def of(cls, a: Alarm) -> AlarmPublic:
+        return cls(
+            id=a.id,
+            asset=a.asset,
+            subsystem=a.subsystem,
+            kind=a.kind.value,
+            priority=a.priority.label,
+            priority_rank=int(a.priority),
+            state=a.state.value,
+            active=a.active,
+            first_seen=a.first_seen,
+            last_seen=a.last_seen,
+            count=a.count,
+            signals=list(a.signals),
+            message=a.message,
+            acknowledged_by=a.acknowledged_by,
+            acknowledged_at=a.acknowledged_at,
+            cleared_at=a.cleared_at,
+        )
+
+
+class AcknowledgeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class InjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, float | str] = Field(default_factory=dict)
+
+
+class Accepted(_Out):
+    accepted: int
+
+
+class ScenarioPublic(_Out):
+    id: str
+    name: str
+    kind: str
+    description: str
+
+
+class Health(_Out):
+    status: str
+    time: float
+    signals: int
+    queue_depth: int
+    subscribers: int

@@ -1,0 +1,30 @@
+"""Helpers shared by the CLI modules: locating the bundled site, printing errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from safety_nexus.core.errors import NexusError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def default_site() -> Path:
+    """NEXUS_SITE, else sites/demo-city.yaml in the working directory or the source checkout."""
+    env = os.environ.get("NEXUS_SITE")
+    if env:
+        return Path(env)
+    here = Path("sites/demo-city.yaml")
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[3] / "sites" / "demo-city.yaml"
+
+
+def fail(err: NexusError | str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+    return typer.Exit(code)

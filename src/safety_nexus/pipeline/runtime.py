@@ -1,0 +1,259 @@
+"""The running system: a worker thread pushing batches through the stage chain.
+
+Sources (the simulator, a replay) run on their own threads and block when the bounded queue is
+full; HTTP batches are validated on the caller's thread and refused with 503 when it is full, so
+nothing is accepted that cannot be processed. The worker owns the detector bank and is the only
+writer of findings and detector-driven alarm changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.core.clock import Clock, ManualClock
+from safety_nexus.core.errors import IngestError, NexusError
+from safety_nexus.core.types import Alarm, Frame, Priority, SignalTable
+from safety_nexus.detect.bank import DetectorBank
+from safety_nexus.ingest.frames import FrameAssembler
+from safety_nexus.ingest.json_batch import parse_json_batch
+from safety_nexus.pipeline.hub import EventHub
+from safety_nexus.pipeline.metrics import Metrics
+from safety_nexus.pipeline.sources import SimulatorSource, Source, check_frame
+from safety_nexus.pipeline.stages import Batch, Stage
+from safety_nexus.site.schema import Site
+from safety_nexus.store.history import HistoryStore
+from safety_nexus.store.live import LiveTelemetry
+from safety_nexus.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SubsystemStatus:
+    id: str
+    name: str
+    status: str  # "normal" or the label of the highest open alarm priority
+    open_alarms: dict[str, int]
+    assets_abnormal: int
+    assets_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    time: float
+    subsystems: list[SubsystemStatus]
+
+
+class Runtime:
+    def __init__(
+        self,
+        *,
+        site: Site,
+        table: SignalTable,
+        clock: Clock,
+        store: SqliteStore,
+        live: LiveTelemetry,
+        history: HistoryStore,
+        bank: DetectorBank,
+        alarms: AlarmManager,
+        hub: EventHub,
+        metrics: Metrics,
+        stages: Sequence[Stage],
+        sources: Sequence[Source] = (),
+        queue_size: int = 256,
+    ) -> None:
+        self.site = site
+        self.table = table
+        self.clock = clock
+        self.store = store
+        self.live = live
+        self.history = history
+        self.bank = bank
+        self.alarms = alarms
+        self.hub = hub
+        self.metrics = metrics
+        self.stages = list(stages)
+        self.sources = list(sources)
+        self.assembler = FrameAssembler(table)
+        self._queue: queue.Queue[Batch | object] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._failure: BaseException | None = None
+        alarms.subscribe(self._on_alarm)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def simulator(self) -> SimulatorSource | None:
+        return next((s for s in self.sources if isinstance(s, SimulatorSource)), None)
+
+    def start(self) -> None:
+        worker = threading.Thread(target=self._work, name="nexus-pipeline", daemon=True)
+        worker.start()
+        self._threads.append(worker)
+        for src in self.sources:
+            t = threading.Thread(
+                target=self._run_source, args=(src,), name=f"nexus-{src.name}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        self.store.add_event(self.clock.now(), "runtime.started", "system", self.site.site.name, {})
+
+    def stop(self) -> None:
+        """Stop sources, drain what was accepted, flush history, close storage."""
+        self._stop.set()
+        if self._threads:
+            self._queue.put(_STOP)
+            for t in self._threads:
+                t.join(timeout=10)
+            self._threads.clear()
+        self.store.add_event(self.clock.now(), "runtime.stopped", "system", self.site.site.name, {})
+        self.history.close()
+        self.store.close()
+
+    def _run_source(self, source: Source) -> None:
+        try:
+            source.run(self.submit_frame, self._stop)
+        except NexusError as err:
+            log.error("source %s stopped: %s", source.name, err)
+            self._failure = err
+
+    # -- input -------------------------------------------------------------------------------
+
+    def submit_frame(self, source: str, frame: Frame) -> None:
+        """Queue a frame from a source thread; blocks while the queue is full."""
+        check_frame(frame, self.table)
+        self.assembler.observe(frame)
+        self._enqueue(Batch(source=source, frame=frame), block=True)
+
+    def process_frame(self, source: str, frame: Frame) -> Batch:
+        """Process a frame synchronously on the calling thread (warm-up, headless runs, tests).
+
+        Only while the worker is not running: the bank is not shared between threads.
+        """
+        check_frame(frame, self.table)
+        self.assembler.observe(frame)
+        return self.process(Batch(source=source, frame=frame))
+
+    def ingest_json(self, body: bytes) -> int:
+        """Validate an HTTP JSON batch and queue it. Returns the number of samples accepted."""
+        try:
+            parsed = parse_json_batch(body, self.table)
+            if len(parsed) == 0:
+                return 0
+            frame = self.assembler.assemble(parsed.columns, parsed.times, parsed.values)
+            self._enqueue(Batch(source=parsed.source, frame=frame), block=False)
+        except IngestError as err:
+            self.metrics.reject(err.reason)
+            raise
+        self.metrics.accepted.labels(parsed.source).inc(len(parsed))
+        return len(parsed)
+
+    def _enqueue(self, batch: Batch, *, block: bool) -> None:
+        with self._idle:
+            self._pending += 1
+        try:
+            self._queue.put(batch, block=block, timeout=None if block else 0)
+        except queue.Full:
+            with self._idle:
+                self._pending -= 1
+            raise IngestError(
+                "pipeline is at capacity, retry shortly", reason="busy", status=503
+            ) from None
+        self.metrics.queue_depth.set(self._queue.qsize())
+
+    # -- processing --------------------------------------------------------------------------
+
+    def process(self, batch: Batch) -> Batch:
+        """Run one batch through the chain on the calling thread (the worker, or a test)."""
+        if isinstance(self.clock, ManualClock) and batch.frame.n_rows:
+            self.clock.set(float(batch.frame.times[-1]))
+        started = time.perf_counter()
+        for stage in self.stages:
+            batch = stage.run(batch)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return batch
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                # drain whatever sources queued before they saw the stop flag
+                while True:
+                    try:
+                        rest = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(rest, Batch):
+                        self._process_counted(rest)
+                return
+            assert isinstance(item, Batch)
+            self._process_counted(item)
+
+    def _process_counted(self, batch: Batch) -> None:
+        try:
+            self.process(batch)
+        except NexusError as err:
+            log.error("batch from %s failed: %s", batch.source, err)
+            self.metrics.reject("pipeline_error")
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every queued batch has been processed."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    # -- views -------------------------------------------------------------------------------
+
+    def _on_alarm(self, alarm: Alarm) -> None:
+        self.metrics.open_alarms.set(len(self.alarms.alarms(open_only=True)))
+        self.hub.publish("alarm", alarm)
+
+    def status(self) -> Status:
+        open_alarms = self.alarms.alarms(open_only=True)
+        subsystems: list[SubsystemStatus] = []
+        for sub in self.site.subsystems:
+            counts = {p.label: 0 for p in Priority}
+            abnormal: set[str] = set()
+            worst: Priority | None = None
+            for a in open_alarms:
+                if a.subsystem != sub.id:
+                    continue
+                counts[a.priority.label] += 1
+                if a.active:
+                    abnormal.add(a.asset)
+                worst = a.priority if worst is None else max(worst, a.priority)
+            total = sum(1 for asset in self.site.assets if asset.subsystem == sub.id)
+            subsystems.append(
+                SubsystemStatus(
+                    id=sub.id,
+                    name=sub.name,
+                    status="normal" if worst is None else worst.label,
+                    open_alarms=counts,
+                    assets_abnormal=len(abnormal),
+                    assets_total=total,
+                )
+            )
+        return Status(time=self.clock.now(), subsystems=subsystems)
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def latest(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.live.latest()

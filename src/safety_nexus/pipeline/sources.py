@@ -1,0 +1,157 @@
+"""Sources that push frames into the pipeline from their own threads.
+
+A source calls `submit(source_name, frame)`; submit blocks while the pipeline's queue is full,
+which is how a fast replay or simulator is slowed to what the pipeline can take.
+HTTP batches do not come through here: the API hands them to `Runtime.ingest_json`.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from safety_nexus.core.errors import IngestError, NotFoundError
+from safety_nexus.core.types import Frame, SignalTable
+from safety_nexus.sim import SCENARIOS, Simulator, paced
+
+Submit = Callable[[str, Frame], None]
+
+
+class Source(Protocol):
+    name: str
+
+    def run(self, submit: Submit, stop: threading.Event) -> None:
+        """Push frames until exhausted or `stop` is set."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    scenario: str
+    params: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ScenarioSchedule:
+    """Inject the scenarios in turn, one every `every` simulated seconds, forever."""
+
+    scenarios: list[str]
+    every: float
+    first_after: float = 30.0
+    _next_at: float | None = None
+    _turn: int = 0
+
+    def due(self, now: float) -> str | None:
+        if not self.scenarios:
+            return None
+        if self._next_at is None:
+            self._next_at = now + self.first_after
+        if now < self._next_at:
+            return None
+        name = self.scenarios[self._turn % len(self.scenarios)]
+        self._turn += 1
+        self._next_at = now + self.every
+        return name
+
+
+class SimulatorSource:
+    """The digital twin as a live source: paced to wall time × speed, scenarios on a schedule.
+
+    Injections requested from other threads (the API) are queued and applied between steps by
+    the source's own thread, so the simulator itself is only ever touched by one thread.
+    """
+
+    name = "simulator"
+
+    def __init__(
+        self,
+        sim: Simulator,
+        *,
+        speed: float,
+        rows_per_batch: int = 1,
+        schedule: ScenarioSchedule | None = None,
+        on_inject: Callable[[str, float, dict[str, float | str]], None] | None = None,
+    ) -> None:
+        self.sim = sim
+        self.speed = speed
+        self.rows_per_batch = rows_per_batch
+        self.schedule = schedule
+        self._on_inject = on_inject
+        self._pending: queue.Queue[Injection] = queue.Queue()
+
+    def request(self, scenario: str, **params: float | str) -> None:
+        if scenario not in SCENARIOS:
+            known = ", ".join(sorted({d.id for d in SCENARIOS.values()}))
+            raise NotFoundError(f"unknown scenario '{scenario}' (known: {known})")
+        self._pending.put(Injection(scenario, dict(params)))
+
+    def warm_up(self, seconds: float, submit: Submit, batch_rows: int = 60) -> None:
+        """Run `seconds` of simulated time as fast as possible (arms the detectors)."""
+        steps = max(0, math.ceil(seconds / self.sim.tick))
+        while steps > 0:
+            n = min(batch_rows, steps)
+            submit(self.name, self.sim.step(n))
+            steps -= n
+
+    def _apply_pending(self) -> None:
+        while True:
+            try:
+                inj = self._pending.get_nowait()
+            except queue.Empty:
+                return
+            self._inject(inj.scenario, inj.params)
+
+    def _inject(self, scenario: str, params: dict[str, float | str]) -> None:
+        self.sim.inject(scenario, **params)
+        if self._on_inject is not None:
+            self._on_inject(scenario, self.sim.now, params)
+
+    def run(self, submit: Submit, stop: threading.Event) -> None:
+        self._apply_pending()
+        for frame in paced(self.sim, speed=self.speed, rows_per_batch=self.rows_per_batch):
+            submit(self.name, frame)
+            if stop.is_set():
+                return
+            self._apply_pending()
+            if self.schedule is not None:
+                due = self.schedule.due(self.sim.now)
+                if due is not None:
+                    self._inject(due, {})
+
+
+class ReplaySource:
+    """A recorded wide file (timestamp + one column per signal id), CSV or Parquet."""
+
+    name = "replay"
+
+    def __init__(self, path: Path, table: SignalTable, *, rows_per_batch: int = 600) -> None:
+        self.path = path
+        self.table = table
+        self.rows_per_batch = rows_per_batch
+
+    def load(self) -> Frame:
+        from safety_nexus.pipeline.replay import read_wide  # pyarrow import kept off start-up
+
+        return read_wide(self.path, self.table)
+
+    def run(self, submit: Submit, stop: threading.Event) -> None:
+        frame = self.load()
+        for start in range(0, frame.n_rows, self.rows_per_batch):
+            if stop.is_set():
+                return
+            end = min(frame.n_rows, start + self.rows_per_batch)
+            submit(self.name, Frame(frame.times[start:end], frame.values[start:end]))
+
+
+def check_frame(frame: Frame, table: SignalTable) -> None:
+    if frame.n_signals != len(table):
+        raise IngestError(f"frame has {frame.n_signals} columns, the site has {len(table)} signals")
+    if frame.n_rows > 1 and not np.all(np.diff(frame.times) > 0):
+        raise IngestError("frame times must be strictly increasing", reason="out_of_order")

@@ -1,0 +1,110 @@
+"""The pipeline's stages. Each takes a batch and returns it, enriched; the builder chains them.
+
+    source → [record telemetry] → [detect] → [record findings] → [alarms] → [publish]
+
+A stage does one thing and never blocks on the network; the chain runs on one worker thread,
+so stages need no locking among themselves (the objects they share with the API do their own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.core.types import Alarm, Finding, Frame, Recovery
+from safety_nexus.detect.bank import DetectorBank
+from safety_nexus.pipeline.hub import EventHub
+from safety_nexus.pipeline.metrics import Metrics
+from safety_nexus.store.history import HistoryStore
+from safety_nexus.store.live import LiveTelemetry
+from safety_nexus.store.sqlite import SqliteStore
+
+
+@dataclass(slots=True)
+class Batch:
+    """What flows through the chain: one frame and everything learned from it."""
+
+    source: str
+    frame: Frame
+    findings: list[Finding] = field(default_factory=list)
+    finding_ids: list[int] = field(default_factory=list)
+    recoveries: list[Recovery] = field(default_factory=list)
+    alarms: list[Alarm] = field(default_factory=list)
+
+
+class Stage(Protocol):
+    name: str
+
+    def run(self, batch: Batch) -> Batch: ...
+
+
+class RecordTelemetry:
+    """Recent telemetry in memory for live trends, all of it on disk for history."""
+
+    name = "telemetry"
+
+    def __init__(self, live: LiveTelemetry, history: HistoryStore, metrics: Metrics) -> None:
+        self._live = live
+        self._history = history
+        self._metrics = metrics
+
+    def run(self, batch: Batch) -> Batch:
+        self._live.append(batch.frame)
+        self._history.append(batch.frame)
+        self._metrics.samples_processed(batch.source, batch.frame)
+        return batch
+
+
+class Detect:
+    name = "detect"
+
+    def __init__(self, bank: DetectorBank) -> None:
+        self._bank = bank
+
+    def run(self, batch: Batch) -> Batch:
+        result = self._bank.process(batch.frame)
+        batch.findings = list(result.findings)
+        batch.recoveries = list(result.recoveries)
+        return batch
+
+
+class RecordFindings:
+    name = "findings"
+
+    def __init__(self, store: SqliteStore, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    def run(self, batch: Batch) -> Batch:
+        if batch.findings:
+            batch.finding_ids = self._store.add_findings(batch.findings)
+            self._metrics.findings(batch.findings)
+        return batch
+
+
+class RaiseAlarms:
+    name = "alarms"
+
+    def __init__(self, manager: AlarmManager) -> None:
+        self._manager = manager
+
+    def run(self, batch: Batch) -> Batch:
+        changed = self._manager.on_findings(batch.findings)
+        changed += self._manager.on_recoveries(batch.recoveries)
+        batch.alarms = changed
+        return batch
+
+
+class Publish:
+    """Findings to live subscribers (alarm changes are published by the manager itself)."""
+
+    name = "publish"
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+
+    def run(self, batch: Batch) -> Batch:
+        for fid, finding in zip(batch.finding_ids, batch.findings, strict=True):
+            self._hub.publish("finding", (fid, finding))
+        return batch

@@ -1,0 +1,157 @@
+"""Cross-reference checks of a site: everything a field-by-field schema cannot see.
+
+`cross_check(site)` returns every issue, each with the field path it is about, so that the loader
+can turn paths into lines. `Site`'s own validator runs it, which keeps the invariant that a `Site`
+object never holds a dangling reference: code downstream (the graph, the simulator) may index by
+id without checking.
+
+Dependency cycles are physically possible (a pump powering the generator that feeds it) and are
+therefore not errors; the graph summary lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+
+from safety_nexus.core.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from safety_nexus.site.schema import Site
+
+
+class CrossReferenceError(ConfigError, ValueError):
+    """Raised by `Site`'s validator. A `ValueError` too, because that is what pydantic collects
+    from validators; the loader unwraps `issues` again so each one keeps its own path and line."""
+
+
+def cross_check(site: Site) -> list[ConfigIssue]:
+    """Every cross-reference problem of `site`, in document order."""
+    issues: list[ConfigIssue] = []
+    issues += _duplicates("subsystem", "subsystems", (s.id for s in site.subsystems))
+    issues += _duplicates("asset", "assets", (a.id for a in site.assets))
+    for i, asset in enumerate(site.assets):
+        issues += _duplicates(
+            "signal", f"assets[{i}].signals", (s.name for s in asset.signals), "name"
+        )
+    issues += _duplicates(
+        "redundancy group", "redundancy_groups", (g.id for g in site.redundancy_groups)
+    )
+    issues += _duplicates("failsafe", "failsafes", (f.id for f in site.failsafes))
+    issues += _duplicates("source", "sources", (s.id for s in site.sources))
+    issues += _assets(site)
+    issues += _dependencies(site)
+    issues += _redundancy(site)
+    issues += _failsafes(site)
+    issues += _sources(site)
+    return issues
+
+
+def _duplicates(
+    what: str, path: str, ids: Iterable[str], field: str = "id"
+) -> Iterator[ConfigIssue]:
+    first: dict[str, int] = {}
+    for i, ident in enumerate(ids):
+        if ident in first:
+            yield ConfigIssue(
+                f"{path}[{i}].{field}",
+                f"duplicate {what} '{ident}' (first at {path}[{first[ident]}])",
+            )
+        else:
+            first[ident] = i
+
+
+def _assets(site: Site) -> Iterator[ConfigIssue]:
+    subsystems = {s.id for s in site.subsystems}
+    used: set[str] = set()
+    for i, asset in enumerate(site.assets):
+        used.add(asset.subsystem)
+        if asset.subsystem not in subsystems:
+            yield ConfigIssue(
+                f"assets[{i}].subsystem",
+                f"asset '{asset.id}' refers to unknown subsystem '{asset.subsystem}'",
+            )
+    for i, subsystem in enumerate(site.subsystems):
+        if subsystem.id not in used:
+            yield ConfigIssue(f"subsystems[{i}]", f"subsystem '{subsystem.id}' has no assets")
+
+
+def _dependencies(site: Site) -> Iterator[ConfigIssue]:
+    assets = {a.id for a in site.assets}
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, dep in enumerate(site.dependencies):
+        path = f"dependencies[{i}]"
+        for role, ident in (("provider", dep.provider), ("dependant", dep.dependant)):
+            if ident not in assets:
+                yield ConfigIssue(f"{path}.{role}", f"unknown {role} asset '{ident}'")
+        if dep.provider == dep.dependant:
+            yield ConfigIssue(f"{path}.dependant", f"asset '{dep.provider}' depends on itself")
+        # The same pair may be linked by two kinds (power and data); only a repeated kind is a
+        # mistake, and usually a copy-paste one.
+        key = (dep.provider, dep.dependant, dep.kind.value)
+        if key in seen:
+            yield ConfigIssue(
+                path,
+                f"duplicate dependency {dep.provider} -> {dep.dependant} ({dep.kind.value}), "
+                f"first at dependencies[{seen[key]}]",
+            )
+        else:
+            seen[key] = i
+
+
+def _redundancy(site: Site) -> Iterator[ConfigIssue]:
+    assets = {a.id for a in site.assets}
+    for i, group in enumerate(site.redundancy_groups):
+        listed: set[str] = set()
+        for j, member in enumerate(group.members):
+            path = f"redundancy_groups[{i}].members[{j}]"
+            if member not in assets:
+                yield ConfigIssue(
+                    path, f"redundancy group '{group.id}' refers to unknown asset '{member}'"
+                )
+            if member in listed:
+                yield ConfigIssue(
+                    path, f"asset '{member}' is listed twice in redundancy group '{group.id}'"
+                )
+            listed.add(member)
+
+
+def _signal_ids(site: Site) -> dict[str, set[str]]:
+    return {a.id: {s.name for s in a.signals} for a in site.assets}
+
+
+def _failsafes(site: Site) -> Iterator[ConfigIssue]:
+    signals = _signal_ids(site)
+    for i, failsafe in enumerate(site.failsafes):
+        path = f"failsafes[{i}]"
+        signal = failsafe.when.signal
+        asset, dot, name = signal.partition(".")
+        if not dot or not name:
+            yield ConfigIssue(
+                f"{path}.when.signal", f"signal '{signal}' is not of the form 'asset.name'"
+            )
+        elif asset not in signals:
+            yield ConfigIssue(
+                f"{path}.when.signal", f"signal '{signal}' refers to unknown asset '{asset}'"
+            )
+        elif name not in signals[asset]:
+            yield ConfigIssue(f"{path}.when.signal", f"asset '{asset}' has no signal '{name}'")
+        target = failsafe.action.target
+        if target not in signals:
+            yield ConfigIssue(
+                f"{path}.action.target",
+                f"failsafe '{failsafe.id}' acts on unknown asset '{target}'",
+            )
+
+
+def _sources(site: Site) -> Iterator[ConfigIssue]:
+    ids = [f"{asset}.{name}" for asset, names in _signal_ids(site).items() for name in names]
+    for i, source in enumerate(site.sources):
+        for j, pattern in enumerate(source.signals):
+            # A pattern that matches nothing is almost always a typo that would silently leave
+            # the source's data rejected as unregistered.
+            if not any(fnmatchcase(ident, pattern) for ident in ids):
+                yield ConfigIssue(
+                    f"sources[{i}].signals[{j}]", f"pattern '{pattern}' matches no signal"
+                )
