@@ -11,7 +11,6 @@ import pytest
 from safety_nexus.core.errors import StoreError
 from safety_nexus.core.types import Frame, SignalTable
 from safety_nexus.store import HistoryStore
-from safety_nexus.store import history as history_module
 
 
 class FakeMonotonic:
@@ -81,7 +80,7 @@ def test_only_overlapping_segments_and_one_column_are_read(
             columns.append(kw["columns"])
             return super().read(*a, **kw)
 
-    monkeypatch.setattr(history_module.pq, "ParquetFile", Spy)
+    monkeypatch.setattr(pq, "ParquetFile", Spy)
     times, _ = h.read("gen-1.fuel", 12.0, 17.0)
     assert times.tolist() == [12.0, 13.0, 14.0, 15.0, 16.0, 17.0]
     assert len(opened) == 1
@@ -182,7 +181,7 @@ def test_a_failed_flush_leaves_no_partial_file(
         Path(where).write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(history_module.pq, "write_table", half_write)
+    monkeypatch.setattr(pq, "write_table", half_write)
     with pytest.raises(StoreError, match="disk full") as info:
         h.flush()
     assert isinstance(info.value.__cause__, OSError)

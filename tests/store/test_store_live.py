@@ -143,13 +143,15 @@ def test_concurrent_appends_and_reads_never_tear(table: SignalTable) -> None:
         reads = 0
         start.wait(timeout=10)
         while True:  # at least one read, however the threads are scheduled
-                times, values = live.window(2, since=0.0)
+            finished = done.is_set()  # read once more after the last append
+            times, values = live.window(2, since=0.0)
             assert np.array_equal(times, values)
             assert np.all(np.diff(times) == 1.0)
             t, v = live.latest()
             assert np.array_equal(t, v, equal_nan=True)
             reads += 1
-        return reads
+            if finished:
+                return reads
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         readers = [pool.submit(read) for _ in range(2)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -54,9 +55,9 @@ def alarm(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = SqliteStore(tmp_path / "nexus.db")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
@@ -269,7 +270,8 @@ def test_a_writer_thread_and_reader_threads(tmp_path: Path) -> None:
         reads = seen = 0
         start.wait(timeout=10)
         while True:  # at least one read, however the threads are scheduled
-                n = store.count_findings()
+            finished = done.is_set()  # read once more after the last write
+            n = store.count_findings()
             # Batches commit whole: a reader never sees part of one, nor counts go back.
             assert n % per_batch == 0
             assert n >= seen
@@ -280,7 +282,9 @@ def test_a_writer_thread_and_reader_threads(tmp_path: Path) -> None:
             store.alarms()
             store.events(limit=5)
             reads += 1
-        return reads
+            if finished:
+                assert n == batches * per_batch
+                return reads
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         readers = [pool.submit(read) for _ in range(3)]

@@ -56,12 +56,17 @@ class GraphSummary:
     redundancy_groups: tuple[RedundancySummary, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data."""
-        data = asdict(self)
-        for key, value in data.items():
-            if isinstance(value, Mapping):
-                data[key] = dict(value)
+        """Plain JSON data: dicts, lists, strings and numbers."""
+        data: dict[str, Any] = _plain(asdict(self))
         return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 class DependencyGraph:

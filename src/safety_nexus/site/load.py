@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 __all__ = ["load", "load_file"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 Loc = Sequence[int | str]
 
@@ -86,7 +87,13 @@ def _yaml_issue(err: yaml.MarkedYAMLError, text: str) -> ConfigIssue:
     mark = err.problem_mark or err.context_mark
     problem = err.problem or err.context or "invalid yaml"
     if err.problem and err.context:
-        problem = f"{err.problem} ({err.context})"
+        # Where the parser gives up is not always where the mistake is (an unclosed "{" shows
+        # on the next line), so say where the construct it was reading began.
+        started = err.context_mark
+        if started is not None and mark is not None and started.line != mark.line:
+            problem = f"{err.problem} ({err.context} at line {started.line + 1})"
+        else:
+            problem = f"{err.problem} ({err.context})"
     if mark is None:
         return ConfigIssue("", f"yaml: {problem}")
     # At the end of a document without a final newline libyaml points one line past the text.
@@ -146,6 +153,11 @@ class _LineMap:
                 continue  # a complex key; the schema rejects it as a field name anyway
             line = key.start_mark.line + 1
             child = _join(path, key.value)
+            if key.tag != _STR_TAG:
+                # No field is named like a number, a date or a YAML 1.1 bool ("yes", "on"), so
+                # such a key is unknown; say so by its text, which the constructed value loses.
+                issues.append(ConfigIssue(path, f"unknown field '{key.value}'", line))
+                continue
             if (key.tag, key.value) in seen:
                 issues.append(ConfigIssue(child, f"duplicate key '{key.value}'", line))
                 continue
@@ -246,6 +258,8 @@ def _issues(error: ErrorDetails, lines: _LineMap) -> list[ConfigIssue]:
     kind = error["type"]
     if kind == "extra_forbidden":
         return [ConfigIssue(_path(loc[:-1]), f"unknown field '{loc[-1]}'", lines.line(loc))]
+    if kind == "invalid_key":
+        return []  # the line map reported it already, by the key's text and line
     if kind == "missing":
         return [
             ConfigIssue(_path(loc[:-1]), f"missing required field '{loc[-1]}'", lines.line(loc))
@@ -283,7 +297,7 @@ def _message(error: ErrorDetails, loc: Loc) -> str:
         return f"{field} must be {ctx.get('expected', '?')}, not {_show(value)}"
     if kind == "string_pattern_mismatch":
         return (
-            f"{field}: {_show(value)} is not a valid id "
+            f"{_show(value)} is not a valid id "
             "(lower-case letters, digits, '-' and '_', not starting with '-' or '_')"
         )
     if kind == "string_too_short":

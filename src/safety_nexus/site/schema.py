@@ -213,7 +213,9 @@ class SiteInfo(_Strict):
 
 
 class Site(_Strict):
-    """A whole site file. Cross-references are checked here so errors can name their field."""
+    """A whole site file. Cross-references are checked here (see `validate.cross_check`), so a
+    `Site` object never holds a dangling reference; the issues travel inside the validation
+    error and `load` gives each its own path and line."""
 
     version: Literal[1] = 1
     site: SiteInfo

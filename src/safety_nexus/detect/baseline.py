@@ -1,0 +1,225 @@
+"""Robust streaming baseline: mean and scale per signal, that every other detector standardises by.
+
+The mean starts as an exact running average (weight 1/n) and turns into an EWMA of the configured
+half-life once n reaches 1/alpha; during that running start the one-step residuals
+x_n − mean_{n−1} of a stationary signal are independent, so a CUSUM on them is not fooled by the
+baseline still learning. The scale is the mean absolute residual × √(π/2) (a std for Gaussian
+noise, cheaper than a variance and less swayed by outliers).
+
+Robust against what it must detect:
+  * after warm-up, updates are winsorised at `clip` sigmas, so a spike moves the mean by at most
+    alpha·clip·σ;
+  * while a level shift is active (the CUSUM detector sets a gate) the mean learns at
+    `shift_adapt` × its rate and the scale not at all, so a shift is neither absorbed at once nor
+    mistaken for noise.
+During the first `warmup` samples of a signal nothing is clipped (the scale is not known yet) and
+detectors raise no findings.
+
+Example (seeded): three signals around 10, 20 and 30 with std 1, 2 and 0.5.
+
+>>> import numpy as np
+>>> from safety_nexus.detect import Baseline, DetectConfig
+>>> rng = np.random.default_rng(7)
+>>> base = Baseline(3, DetectConfig(warmup=20))
+>>> rows = np.array([10.0, 20.0, 30.0]) + rng.normal(size=(3000, 3)) * [1.0, 2.0, 0.5]
+>>> for t, row in enumerate(rows):
+...     base.learn(float(t), row)
+>>> mean, std = base.mean.copy(), base.std.copy()
+>>> [round(float(v), 1) for v in mean], [round(float(v), 1) for v in std]
+([10.0, 20.0, 30.0], [1.0, 2.0, 0.5])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from safety_nexus.core.errors import DetectError
+from safety_nexus.detect.base import (
+    BIG32,
+    KAPPA,
+    F32,
+    F64,
+    Bools,
+    Index,
+    ScratchState,
+    const32,
+)
+from safety_nexus.detect.config import DetectConfig
+
+
+class Baseline(ScratchState):
+    """Per-signal robust mean/scale over n signals; implements `BaselineView` between
+    `prepare(t, x)` (compute the residuals of row x against the current baseline) and `commit()`
+    (learn row x)."""
+
+    _scratch = (
+        "x",
+        "z",
+        "zc",
+        "d",
+        "pmb",
+        "pm",
+        "pw",
+        "a",
+        "warmb",
+        "first",
+        "_r64",
+        "_r32",
+        "_rc",
+        "_inc64",
+        "_am",
+        "_as",
+        "_pw_cold",
+        "_warm_cold",
+        "_first_cold",
+        "_c",
+        "_nc",
+        "_neff",
+        "_floor",
+    )
+
+    def __init__(self, n: int, config: DetectConfig | None = None) -> None:
+        if n < 0:
+            raise DetectError("baseline needs a non-negative number of signals")
+        self.config = config or DetectConfig()
+        self.n = n
+        # Persistent state (what `nbytes` counts and what pickles).
+        self.mean: F64 = np.zeros(n, dtype=np.float64)
+        self.mad: F32 = np.zeros(n, dtype=np.float32)  # mean absolute residual
+        self.std: F32 = np.ones(n, dtype=np.float32)
+        self.inv_std: F32 = np.ones(n, dtype=np.float32)
+        # Tiny rather than 0 so that pm / count is 0, not NaN, before the first sample.
+        self.count: F32 = np.full(n, 1e-30, dtype=np.float32)
+        self.last: F64 = np.full(n, np.nan, dtype=np.float64)  # previous sample of each signal
+        self.last_t: F64 = np.full(n, np.inf, dtype=np.float64)
+        self.gate_mean: F32 = np.ones(n, dtype=np.float32)
+        self.gate_scale: F32 = np.ones(n, dtype=np.float32)
+        self._gated = 0  # signals whose gate is not (1, 1)
+        self._n_cold = n  # signals not warmed up yet; 0 switches off the warm-up path
+        self.t = float("-inf")
+        self._alloc_scratch()
+
+    def _alloc_scratch(self) -> None:
+        n, cfg = self.n, self.config
+        self.x: F64 = np.full(n, np.nan, dtype=np.float64)
+        self.z: F32 = np.empty(n, dtype=np.float32)
+        self.zc: F32 = np.empty(n, dtype=np.float32)
+        self.d: F64 = np.empty(n, dtype=np.float64)
+        self.pmb: Bools = np.empty(n, dtype=np.bool_)
+        self.pm: F32 = np.empty(n, dtype=np.float32)
+        self.a: F32 = np.empty(n, dtype=np.float32)
+        self._r64: F64 = np.empty(n, dtype=np.float64)
+        self._r32: F32 = np.empty(n, dtype=np.float32)
+        self._rc: F32 = np.empty(n, dtype=np.float32)
+        self._inc64: F64 = np.empty(n, dtype=np.float64)
+        self._am: F32 = np.empty(n, dtype=np.float32)
+        self._as: F32 = np.empty(n, dtype=np.float32)
+        self._pw_cold: F32 = np.empty(n, dtype=np.float32)
+        self._warm_cold: Bools = np.empty(n, dtype=np.bool_)
+        self._first_cold: Bools = np.empty(n, dtype=np.bool_)
+        self._c: F32 = const32(n, cfg.clip)
+        self._nc: F32 = const32(n, -cfg.clip)
+        self._neff: F32 = const32(n, cfg.n_eff)
+        self._floor: F32 = const32(n, cfg.min_sigma)
+        self.pw: F32 = self.pm
+        self.warmb: Bools | None = None
+        self.first: Bools | None = None
+        if self._n_cold:
+            self._refresh_cold()
+
+    def _refresh_cold(self) -> None:
+        """Warm-up bookkeeping, done only while some signal of the shard is still warming up."""
+        warm = self._warm_cold
+        np.greater_equal(self.count, np.float32(self.config.warmup), out=warm)
+        self._n_cold = int(self.n - np.count_nonzero(warm))
+        if self._n_cold == 0:
+            self.warmb = None
+            self.pw = self.pm
+            self._c.fill(self.config.clip)
+            self._nc.fill(-self.config.clip)
+            return
+        self.warmb = warm
+        self.pw = self._pw_cold
+        # No clipping before the scale is known.
+        self._c.fill(BIG32)
+        self._c[warm] = self.config.clip
+        np.negative(self._c, out=self._nc)
+
+    # -- the row cycle ------------------------------------------------------------------------
+
+    def prepare(self, t: float, x: F64) -> None:
+        """Residuals of row `x` (time `t`) against the current baseline; learns nothing yet."""
+        self.t = t
+        self.x = x
+        np.subtract(x, self.mean, out=self._r64)
+        np.copyto(self._r32, self._r64, casting="same_kind")
+        np.equal(x, x, out=self.pmb)  # False only for NaN
+        np.copyto(self.pm, self.pmb)
+        if self._n_cold:
+            self._refresh_cold()
+            if self._n_cold:
+                assert self.warmb is not None
+                np.multiply(self.pm, self.warmb, out=self._pw_cold)
+                np.less(self.count, np.float32(0.5), out=self._first_cold)
+                np.logical_and(self._first_cold, self.pmb, out=self._first_cold)
+                self.first = self._first_cold if self._first_cold.any() else None
+            else:
+                self.first = None
+        np.add(self.count, self.pm, out=self.count)
+        np.minimum(self.count, self._neff, out=self.count)
+        np.divide(self.pm, self.count, out=self.a)
+        np.multiply(self._r32, self.inv_std, out=self.z)
+        # fmin/fmax (not clip): a NaN (missing) becomes a finite bound, so that multiplying by
+        # the zero weight of a missing sample gives 0 and not NaN.
+        np.fmin(self.z, self._c, out=self.zc)
+        np.fmax(self.zc, self._nc, out=self.zc)
+        np.subtract(x, self.last, out=self.d)
+        np.copyto(self.last, x, where=self.pmb)
+        np.copyto(self.last_t, t, where=self.pmb)
+
+    def commit(self) -> None:
+        """Learn the prepared row (after the detectors have seen it)."""
+        a = self.a
+        am, asc = a, a
+        if self._gated:
+            am, asc = self._am, self._as
+            np.multiply(a, self.gate_mean, out=am)
+            np.multiply(a, self.gate_scale, out=asc)
+        rc = self._rc
+        np.multiply(self.zc, self.std, out=rc)  # winsorised residual, in the signal's unit
+        np.multiply(rc, am, out=self._r32)
+        np.copyto(self._inc64, self._r32)
+        np.add(self.mean, self._inc64, out=self.mean)
+        np.abs(rc, out=rc)
+        np.subtract(rc, self.mad, out=rc)
+        np.multiply(rc, asc, out=rc)
+        np.add(self.mad, rc, out=self.mad)
+        if self.first is not None:
+            # The first sample defines the mean exactly (the float32 path above would round it)
+            # and says nothing about the scale (its residual is against the initial 0).
+            first = self.first
+            self.mean[first] = self.x[first]
+            self.mad[first] = 0.0
+            self.first = None
+        np.multiply(self.mad, np.float32(KAPPA), out=self.std)
+        np.fmax(self.std, self._floor, out=self.std)
+        np.divide(np.float32(1.0), self.std, out=self.inv_std)
+
+    def learn(self, t: float, x: F64) -> None:
+        """prepare + commit: learn a row when no detector needs to look at it."""
+        self.prepare(t, np.ascontiguousarray(x, dtype=np.float64))
+        self.commit()
+
+    # -- gates set by detectors ---------------------------------------------------------------
+
+    def set_gate(self, cols: Index, mean_factor: float, scale_factor: float) -> None:
+        self.gate_mean[cols] = mean_factor
+        self.gate_scale[cols] = scale_factor
+        self._gated = int(
+            np.count_nonzero((self.gate_mean != 1.0) | (self.gate_scale != 1.0))
+        )
+
+    @property
+    def warm(self) -> Bools:
+        """Signals past their warm-up (a fresh array)."""
+        return np.greater_equal(self.count, np.float32(self.config.warmup))

@@ -1,0 +1,118 @@
+"""Detector bank configuration: every tunable of every detector, with its default.
+
+Sample counts are in samples *of that signal* (signals have different periods); times are in
+multiples of the signal's declared period. Defaults are tuned for fewer than one false finding per
+10^4 samples per signal on Gaussian noise (see tests/detect) while still catching a 0.1σ
+sustained shift.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DetectConfig(BaseModel):
+    """Strict: unknown keys are rejected, values are range-checked, defaults live here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # -- baseline -------------------------------------------------------------------------
+    warmup: int = Field(100, ge=2, description="samples a signal must have before any finding")
+    halflife: float = Field(
+        5000.0, gt=1.0, description="baseline memory (samples); long, so small shifts stand out"
+    )
+    clip: float = Field(4.0, gt=0.0, description="winsorise baseline updates at this many sigmas")
+    min_sigma: float = Field(1e-9, gt=0.0, description="floor of every learned scale (unit)")
+    shift_adapt: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="baseline learning rate multiplier while a level shift is active (0 freezes)",
+    )
+    # -- level shift (CUSUM) ----------------------------------------------------------------
+    # Several allowances run side by side: a small k catches 0.1σ shifts, a large k catches big
+    # shifts with a short delay (Lorden's bound: k ≈ δ/2 is optimal for shift δ). The thresholds
+    # give each two-sided pair an in-control run length of about 10^6 samples
+    # (Siegmund's approximation, checked by simulation in tests/detect).
+    cusum_k: tuple[float, ...] = (0.05, 0.25, 1.0)
+    cusum_h: tuple[float, ...] = (90.0, 26.0, 8.0)
+    # -- variance change ------------------------------------------------------------------
+    variance_up: float = Field(1.5, gt=1.0, description="std ratio the increase test is tuned to")
+    variance_down: float = Field(
+        0.5, gt=0.0, lt=1.0, description="std ratio the decrease test is tuned to"
+    )
+    variance_h: float = Field(20.0, gt=0.0, description="CUSUM threshold of the variance tests")
+    variance_clip: float = Field(
+        3.0, gt=0.0, description="squared residuals are capped at this many sigmas squared"
+    )
+    # -- spike ----------------------------------------------------------------------------
+    spike_sigmas: float = Field(6.0, gt=0.0, description="an isolated sample beyond this is a spike")
+    spike_hold: float = Field(10.0, ge=0.0, description="periods a spike finding stays active")
+    # -- stale / flatline -----------------------------------------------------------------
+    stale_factor: float = Field(3.0, gt=1.0, description="stale after this × period without data")
+    flatline_count: int = Field(10, ge=2, description="this many identical samples is a flatline")
+    flatline_repeat_max: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="only signals that repeat their last value less often than this can flatline",
+    )
+    # -- rate of change -------------------------------------------------------------------
+    rate_lambda: float = Field(0.1, gt=0.0, le=1.0, description="EWMA weight of the slope")
+    rate_threshold: float = Field(
+        5.5, gt=0.0, description="slope beyond this many of its own sigmas is abnormal"
+    )
+    rate_clip: float = Field(
+        2.5, gt=0.0, description="differences are capped at this many sigmas (spikes are not ramps)"
+    )
+    rate_clear: float = Field(
+        0.5, gt=0.0, lt=1.0, description="a rate finding clears below this fraction of threshold"
+    )
+    # -- limits and clearing --------------------------------------------------------------
+    limit_hysteresis: float = Field(
+        0.5, ge=0.0, description="sigmas back inside a hard limit before the finding clears"
+    )
+    hysteresis: float = Field(
+        2.0,
+        ge=1.0,
+        description="a CUSUM finding clears after this × its detection run with no new firing",
+    )
+    min_hold: int = Field(10, ge=1, description="minimum samples a CUSUM finding stays active")
+    # -- execution ------------------------------------------------------------------------
+    block: int = Field(
+        16384, ge=1, description="signals per shard: a shard's state should stay in the L2/L3 cache"
+    )
+
+    @model_validator(mode="after")
+    def _check_cusum(self) -> DetectConfig:
+        if not self.cusum_k or len(self.cusum_k) != len(self.cusum_h):
+            raise ValueError("cusum_k and cusum_h need the same, non-zero length")
+        if any(k < 0 for k in self.cusum_k) or any(h <= 0 for h in self.cusum_h):
+            raise ValueError("cusum_k must be >= 0 and cusum_h > 0")
+        if self.warmup > self.n_eff:
+            raise ValueError("warmup must not exceed the baseline's effective memory")
+        return self
+
+    @property
+    def alpha(self) -> float:
+        """Steady-state EWMA weight of the baseline for the configured half-life."""
+        return 1.0 - 0.5 ** (1.0 / self.halflife)
+
+    @property
+    def n_eff(self) -> float:
+        """Samples after which the running average turns into the EWMA (1/alpha)."""
+        return 1.0 / self.alpha
+
+    @property
+    def variance_k_up(self) -> float:
+        """Page's optimal allowance for z² when the std grows by variance_up (log-LR / scale)."""
+        r2 = self.variance_up**2
+        return math.log(r2) * r2 / (r2 - 1.0)
+
+    @property
+    def variance_k_down(self) -> float:
+        """Optimal allowance for z² when the std shrinks to variance_down."""
+        r2 = self.variance_down**2
+        return math.log(1.0 / r2) * r2 / (1.0 - r2)
