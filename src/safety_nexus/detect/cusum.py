@@ -12,13 +12,14 @@ for `hysteresis` × the detection run.
 Example (seeded): a 0.25σ step at sample 3000 on one of two signals.
 
 >>> import numpy as np
+>>> from safety_nexus.core import Frame
 >>> from safety_nexus.detect import DetectorBank
 >>> from safety_nexus.detect.testing import make_table
 >>> rng = np.random.default_rng(1)
 >>> values = rng.normal(size=(6000, 2))
 >>> values[3000:, 1] += 0.25
 >>> bank = DetectorBank(make_table(2), detectors=["cusum"])
->>> result = bank.process_frame_arrays(np.arange(6000.0), values)
+>>> result = bank.process(Frame(np.arange(6000.0), values))
 >>> [(f.signal, f.kind.value) for f in result.findings]
 [('a1.s1', 'level_shift')]
 >>> f = result.findings[0]
@@ -35,6 +36,7 @@ import numpy as np
 from safety_nexus.core.types import FindingKind
 from safety_nexus.detect.base import (
     F64,
+    ActiveSet,
     BaselineView,
     Bools,
     Columns,
@@ -60,24 +62,23 @@ class LevelShiftDetector(ScratchState):
         ks = list(config.cusum_k)
         hs = list(config.cusum_h)
         self._cusum = Cusum([1.0] * len(ks) + [-1.0] * len(ks), ks + ks, hs + hs, cols.n)
-        self._active = np.zeros(cols.n, dtype=np.bool_)
-        self._idx: Index = np.empty(0, dtype=np.intp)
+        self._act = ActiveSet(cols.n)
         self._clear_at: F64 = np.full(cols.n, np.inf, dtype=np.float64)
 
     def _alloc_scratch(self) -> None:
         pass
 
     def nbytes(self) -> int:
-        return self._cusum.nbytes() + self._active.nbytes + self._clear_at.nbytes
+        return self._cusum.nbytes() + self._act.nbytes() + self._clear_at.nbytes
 
     @property
     def active(self) -> Bools:
-        return self._active
+        return self._act.mask
 
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
         del x
         fired = self._cusum.step(ctx.zc, ctx.pw)
-        if not fired and not self._idx.shape[0]:
+        if not fired and not len(self._act):
             return None
         return self._events(t, ctx, fired)
 
@@ -93,7 +94,7 @@ class LevelShiftDetector(ScratchState):
             sgn = cs.sign[row, 0].astype(np.float64)
             shift = sgn * (k + cs.S[row, cols] / np.maximum(runs, 1.0))  # in sigmas
             cs.reset(cols)
-            new = ~self._active[cols]
+            new = ~self._act.mask[cols]
             onsets = cols[new]
             self._clear_at[cols] = hold_until(
                 t, runs, self.period[cols], cfg.hysteresis, cfg.min_hold
@@ -105,17 +106,16 @@ class LevelShiftDetector(ScratchState):
                 observed = mu + shift[new] * sd
                 baseline = mu
                 sigma = sd
-                self._active[onsets] = True
+                self._act.add(onsets)
                 ctx.set_gate(onsets, self.config.shift_adapt, 0.0)
         recovered: Index = np.empty(0, dtype=np.intp)
-        if self._idx.shape[0]:
-            due = self._idx[self._clear_at[self._idx] < t]
-            if due.shape[0]:
-                recovered = due
-                self._active[due] = False
-                self._clear_at[due] = np.inf
-                ctx.set_gate(due, 1.0, 1.0)
+        if len(self._act):
+            idx = self._act.idx
+            recovered = idx[self._clear_at[idx] < t]
+            if recovered.shape[0]:
+                self._act.remove(recovered)
+                self._clear_at[recovered] = np.inf
+                ctx.set_gate(recovered, 1.0, 1.0)
         if onsets.shape[0] or recovered.shape[0]:
-            self._idx = np.flatnonzero(self._active)
             return Hits(onsets, score, observed, baseline, sigma, recovered)
         return None

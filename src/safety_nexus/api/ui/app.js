@@ -114,8 +114,9 @@
       if (!res.ok) {
         let detail = `${res.status} ${res.statusText}`;
         try {
-          const body = await res.json();
-          if (body && typeof body.detail === "string") detail = body.detail;
+          const body = await res.json(); // the API answers {"error": ...}; FastAPI {"detail": ...}
+          if (body && typeof body.error === "string") detail = body.error;
+          else if (body && typeof body.detail === "string") detail = body.detail;
         } catch (_) { /* the status line will do */ }
         throw new Error(detail);
       }
@@ -550,6 +551,7 @@
       applyAlarm(alarm);
     } catch (err) {
       notice("ack", `Acknowledge of ${id} failed: ${err.message}`);
+      loadAlarms(); // e.g. someone else acknowledged it first: show the alarm as it now is
     } finally {
       state.pendingAcks.delete(id);
       invalidate("alarms");
@@ -611,12 +613,13 @@
     const signal = state.trend.signal;
     if (!signal || trendInflight) return;
     trendInflight = true;
+    // The window ends at the site's time, which a simulator may run far from the wall clock.
+    // `until` is left to the server, so samples newer than our last status still show.
     const until = isNum(state.simTime) ? state.simTime : Date.now() / 1000;
     const since = until - state.trend.minutes * 60;
     const width = Math.max(200, Math.round($("trend-svg").clientWidth || 600));
     const query = new URLSearchParams({
       since: String(since),
-      until: String(until),
       max_points: String(Math.min(2000, width)),
     });
     try {
@@ -659,8 +662,12 @@
   }
 
   function fmtTick(v, step) {
-    const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
-    return v.toFixed(step % 1 === 0 ? 0 : decimals);
+    // As many decimals as the step needs to be exact (0.0025 needs four), so labels differ.
+    let decimals = 0;
+    while (decimals < 8 && Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6) {
+      decimals += 1;
+    }
+    return v.toFixed(decimals);
   }
 
   function renderTrend() {

@@ -1,0 +1,186 @@
+"""Data that stops: stale signals (no sample for too long) and flatlines (samples that stop moving).
+
+Stale: a signal is stale when its latest sample is older than `stale_factor` × its declared period;
+it recovers with its next sample. Evidence is in seconds: observed = age of the latest sample,
+baseline = the declared period. Staleness is checked at the rows the bank processes, so a source
+that sends nothing at all must still be ticked (`DetectorBank.tick`).
+
+Flatline: `flatline_count` identical samples in a row, on a signal that normally moves. "Normally
+moves" is learned: the detector keeps the baseline-weighted rate at which the signal repeats its
+previous value, and only signals that repeat less often than `flatline_repeat_max` can flatline
+(a quantised signal that legitimately repeats is left alone; the chance of a false flatline is
+about repeat_rate^count). It recovers with the first sample that differs.
+
+Example (seeded): signal 0 stops reporting at t = 500, signal 1 freezes at t = 700.
+
+>>> import numpy as np
+>>> from safety_nexus.core import Frame
+>>> from safety_nexus.detect import DetectorBank
+>>> from safety_nexus.detect.testing import make_table
+>>> rng = np.random.default_rng(4)
+>>> values = rng.normal(size=(1000, 2))
+>>> values[500:900, 0] = np.nan
+>>> values[700:800, 1] = values[700, 1]
+>>> bank = DetectorBank(make_table(2), detectors=["stale", "flatline"])
+>>> result = bank.process(Frame(np.arange(1000.0), values))
+>>> [(f.signal, f.kind.value, f.time) for f in result.findings]
+[('a0.s0', 'stale', 503.0), ('a1.s1', 'flatline', 709.0)]
+>>> [(r.signal, r.kind.value, r.time) for r in result.recoveries]
+[('a1.s1', 'flatline', 800.0), ('a0.s0', 'stale', 900.0)]
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from safety_nexus.core.types import FindingKind
+from safety_nexus.detect.base import (
+    F32,
+    F64,
+    ActiveSet,
+    BaselineView,
+    Bools,
+    Columns,
+    Hits,
+    Index,
+    ScratchState,
+)
+from safety_nexus.detect.config import DetectConfig
+
+
+class StaleDetector(ScratchState):
+    """No sample for more than stale_factor × period."""
+
+    name: ClassVar[str] = "stale"
+    kind: ClassVar[FindingKind] = FindingKind.STALE
+    evidence_unit: ClassVar[str] = "s"
+    _scratch = ("_age", "_stale", "_new")
+
+    def __init__(self, cols: Columns, config: DetectConfig) -> None:
+        self.config = config
+        self.period = cols.period
+        self.n = cols.n
+        self._max_age: F64 = config.stale_factor * cols.period
+        self._act = ActiveSet(cols.n)
+        self._alloc_scratch()
+
+    def _alloc_scratch(self) -> None:
+        self._age: F64 = np.empty(self.n, dtype=np.float64)
+        self._stale: Bools = np.empty(self.n, dtype=np.bool_)
+        self._new: Bools = np.empty(self.n, dtype=np.bool_)
+
+    def nbytes(self) -> int:
+        return self._act.nbytes() + self._max_age.nbytes
+
+    @property
+    def active(self) -> Bools:
+        return self._act.mask
+
+    def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
+        del x
+        stale = self._stale
+        np.subtract(t, ctx.last_t, out=self._age)  # -inf before the first sample
+        np.greater(self._age, self._max_age, out=stale)
+        if ctx.warmb is not None:
+            np.logical_and(stale, ctx.warmb, out=stale)
+        new = stale
+        recovered: Index = np.empty(0, dtype=np.intp)
+        if len(self._act):
+            new = self._new
+            np.greater(stale, self._act.mask, out=new)  # stale and not yet active
+            idx = self._act.idx
+            recovered = idx[ctx.pmb[idx]]
+        if not recovered.shape[0] and not new.any():
+            return None
+        onsets = np.flatnonzero(new)
+        if onsets.shape[0]:
+            self._act.add(onsets)
+        if recovered.shape[0]:
+            self._act.remove(recovered)
+        age = self._age[onsets]
+        return Hits(
+            onsets,
+            score=age / self._max_age[onsets],
+            observed=age,
+            baseline=self.period[onsets].astype(np.float64),
+            sigma=self.period[onsets].astype(np.float64),
+            recovered=recovered,
+        )
+
+
+class FlatlineDetector(ScratchState):
+    """flatline_count identical samples in a row on a signal that normally moves."""
+
+    name: ClassVar[str] = "flatline"
+    kind: ClassVar[FindingKind] = FindingKind.FLATLINE
+    evidence_unit: ClassVar[str] = "{unit}"
+    _scratch = ("_same", "_keep", "_flat", "_moves", "_tmp", "_pmax", "_cnt")
+
+    def __init__(self, cols: Columns, config: DetectConfig) -> None:
+        self.config = config
+        self.n = cols.n
+        # Repeats of the previous value in a row (count − 1 identical samples).
+        self._run: F32 = np.zeros(cols.n, dtype=np.float32)
+        # Learned rate of "same as the previous sample" (baseline weights).
+        self._repeat: F32 = np.zeros(cols.n, dtype=np.float32)
+        self._act = ActiveSet(cols.n)
+        self._alloc_scratch()
+
+    def _alloc_scratch(self) -> None:
+        n = self.n
+        self._same: Bools = np.empty(n, dtype=np.bool_)
+        self._keep: Bools = np.empty(n, dtype=np.bool_)
+        self._flat: Bools = np.empty(n, dtype=np.bool_)
+        self._moves: Bools = np.empty(n, dtype=np.bool_)
+        self._tmp: F32 = np.empty(n, dtype=np.float32)
+        self._pmax: F32 = np.full(n, self.config.flatline_repeat_max, dtype=np.float32)
+        self._cnt = np.float32(self.config.flatline_count - 1)
+
+    def nbytes(self) -> int:
+        return self._run.nbytes + self._repeat.nbytes + self._act.nbytes()
+
+    @property
+    def active(self) -> Bools:
+        return self._act.mask
+
+    def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
+        same, keep, flat, tmp, run = self._same, self._keep, self._flat, self._tmp, self._run
+        np.equal(ctx.d, 0.0, out=same)  # False when missing (NaN)
+        np.less_equal(ctx.pmb, same, out=keep)  # missing, or present and unchanged
+        np.add(run, same, out=run)
+        np.multiply(run, keep, out=run)
+        np.copyto(tmp, same)
+        np.subtract(tmp, self._repeat, out=tmp)
+        np.multiply(tmp, ctx.a, out=tmp)
+        np.add(self._repeat, tmp, out=self._repeat)
+        # Only signals that normally move can flatline, and only after warm-up.
+        np.greater_equal(run, self._cnt, out=flat)
+        np.less(self._repeat, self._pmax, out=self._moves)
+        np.logical_and(flat, self._moves, out=flat)
+        if ctx.warmb is not None:
+            np.logical_and(flat, ctx.warmb, out=flat)
+        recovered: Index = np.empty(0, dtype=np.intp)
+        if len(self._act):
+            idx = self._act.idx
+            recovered = idx[~keep[idx]]
+            np.greater(flat, self._act.mask, out=flat)  # flat and not yet active
+        if not recovered.shape[0] and not flat.any():
+            return None
+        onsets = np.flatnonzero(flat)
+        if not onsets.shape[0] and not recovered.shape[0]:
+            return None
+        if onsets.shape[0]:
+            self._act.add(onsets)
+        if recovered.shape[0]:
+            self._act.remove(recovered)
+        sd = ctx.std[onsets].astype(np.float64)
+        return Hits(
+            onsets,
+            score=(self._run[onsets].astype(np.float64) + 1.0) / self.config.flatline_count,
+            observed=x[onsets],
+            baseline=ctx.mean[onsets],
+            sigma=sd,
+            recovered=recovered,
+        )
