@@ -115,10 +115,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
             sources.append(ReplaySource(settings.replay, table))
 
     site_text = settings.site.read_text(encoding="utf-8")
-    if store.put_config("site", site_text, time=clock.now(), actor="system"):
-        store.add_event(
-            clock.now(), "config.changed", "system", "site", {"file": str(settings.site)}
-        )
+    store.put_config("site", site_text, time=clock.now(), actor="system")  # journals a change
 
     live = LiveTelemetry(table, capacity_rows=settings.live_rows)
     history = HistoryStore(settings.data_dir / "history", table)
