@@ -229,8 +229,10 @@ def _print_summary(
         top = Table(title="open alarms, most urgent first")
         for col in ("priority", "alarm", "state", "count", "message"):
             top.add_column(col)
-        for a in open_alarms[:15]:
-            top.add_row(a.priority.label, a.id, a.state.value, str(a.count), a.message)
+        for alarm in open_alarms[:15]:
+            top.add_row(
+                alarm.priority.label, alarm.id, alarm.state.value, str(alarm.count), alarm.message
+            )
         if len(open_alarms) > 15:
             top.caption = f"and {len(open_alarms) - 15} more"
         console.print(top)

@@ -10,27 +10,28 @@ signal the results do not depend on the shard size or on how a stream is cut int
 Findings are built only for onsets (the rising edge of a detector's `active` mask) and come out
 sorted by (row, signal, detector); recoveries likewise.
 
-Example (seeded): a 1σ level shift on one of three signals.
+Example (seeded): a 2σ level shift on one of three signals.
 
 >>> import numpy as np
 >>> from safety_nexus.core import Frame
 >>> from safety_nexus.detect import DetectorBank
 >>> from safety_nexus.detect.testing import make_table
->>> rng = np.random.default_rng(0)
+>>> rng = np.random.default_rng(2)
 >>> values = rng.normal(size=(3000, 3))
->>> values[2000:, 2] += 1.0
+>>> values[2000:, 2] += 2.0
 >>> bank = DetectorBank(make_table(3))
 >>> result = bank.process(Frame(np.arange(3000.0), values))
->>> [(f.signal, f.kind.value, f.detector) for f in result.findings]
-[('a2.s2', 'level_shift', 'cusum')]
+>>> [(f.signal, f.kind.value, f.detector, f.time) for f in result.findings]
+[('a2.s2', 'level_shift', 'cusum', 2007.0)]
 >>> print(result.findings[0].explain())
-a2.s2: level shift, observed 0.992 V vs baseline 0.0102 V (+0.982 V, +1.0σ)
+a2.s2: level shift, observed 1.97979 V vs baseline -0.00254671 V (+1.98 V, +2.0σ)
 >>> bank.active(result.findings[0].kind).tolist()
 [False, False, True]
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from safety_nexus.core.errors import DetectError
 from safety_nexus.core.types import Finding, FindingKind, Frame, Recovery, SignalTable
-from safety_nexus.detect.base import F64, Bools, Columns, Detector, Hits
+from safety_nexus.detect.base import F64, Bools, Columns, Detector, Hits, ScratchState
 from safety_nexus.detect.baseline import Baseline
 from safety_nexus.detect.config import DetectConfig
 from safety_nexus.detect.cusum import LevelShiftDetector
@@ -47,6 +48,8 @@ from safety_nexus.detect.rate import RateDetector
 from safety_nexus.detect.spike import SpikeDetector
 from safety_nexus.detect.stale import FlatlineDetector, StaleDetector
 from safety_nexus.detect.variance import VarianceDetector
+
+__all__ = ["REGISTRY", "BankResult", "DetectConfig", "DetectorBank"]
 
 REGISTRY: dict[str, type[Detector]] = {
     cls.name: cls
@@ -105,13 +108,13 @@ class DetectorBank:
         n_shards = -(-n // self.config.block) if n else 0
         bounds = np.linspace(0, n, n_shards + 1).round().astype(int).tolist()
         self._shards: list[_Shard] = []
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in itertools.pairwise(bounds):
             cols = Columns(
                 period=period[lo:hi].copy(),
                 limit_lo=np.asarray(table.limit_lo[lo:hi], dtype=np.float64).copy(),
                 limit_hi=np.asarray(table.limit_hi[lo:hi], dtype=np.float64).copy(),
             )
-            dets = [cls(cols, self.config) for cls in self.detectors]  # type: ignore[call-arg]
+            dets = [cls(cols, self.config) for cls in self.detectors]
             self._shards.append(_Shard(lo, hi, Baseline(hi - lo, self.config), dets))
         self._last_t = -np.inf
 
@@ -145,6 +148,8 @@ class DetectorBank:
             raise DetectError("frame times must be finite")
         if times[0] <= self._last_t or np.any(np.diff(times) <= 0):
             raise DetectError("frame times must increase strictly, also across frames")
+        if np.isinf(values).any():  # one cheap pass; NaN is "no sample", ±inf is a bad value
+            raise DetectError("frame values must be finite (NaN for no sample)")
         tl: list[float] = times.tolist()
         events: list[_Event] = []
         for shard in self._shards:
@@ -230,14 +235,22 @@ class DetectorBank:
         return out
 
     def state_nbytes(self) -> int:
-        """Bytes of detector state (baseline included; per-shard scratch excluded)."""
-        return sum(
-            shard.baseline.nbytes() + sum(det.nbytes() for det in shard.detectors)
-            for shard in self._shards
-        )
+        """Bytes of detector state, baseline included (arrays shared between detectors counted
+        once; per-row scratch excluded, it is per shard and bounded by the block size)."""
+        total = 0
+        for shard in self._shards:
+            owners: list[ScratchState] = [shard.baseline]
+            owners += [d for d in shard.detectors if isinstance(d, ScratchState)]
+            seen: dict[int, int] = {}
+            for owner in owners:
+                for arr in owner.state_arrays():
+                    seen[id(arr)] = arr.nbytes
+                total += owner.extra_nbytes()
+            total += sum(seen.values())
+        return total
 
     def scratch_nbytes(self) -> int:
-        """Bytes of per-row workspace: per shard, so bounded by block size, not by signals."""
+        """Bytes of per-row workspace (per shard: bounded by the block size, not by signals)."""
         total = 0
         for shard in self._shards:
             for obj in [shard.baseline, *shard.detectors]:

@@ -18,6 +18,7 @@ Conventions that keep the hot path cheap (measured, see benchmarks/README.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -88,26 +89,41 @@ class BaselineView(Protocol):
     z: F32  # (x - mean) / std, NaN where missing
     zc: F32  # z winsorised at ±clip; finite everywhere (meaningless where missing)
     d: F64  # x minus the previous sample of the same signal; NaN where missing or first
-    last_t: F64  # time of the latest sample, this row included; +inf before the first
+    last_t: F64  # time of the latest sample, this row included; -inf before the first
     pmb: Bools  # sample present
     pm: F32  # sample present, 1/0
     pw: F32  # sample present and the signal warmed up, 1/0: weight of every statistic
-    a: F32  # learning rate of this row: 1/n during the running start, then the EWMA weight; 0 if missing
+    a: F32  # learning rate: 1/n during the running start, then the EWMA weight; 0 if missing
     warmb: Bools | None  # warmed up; None when every signal of the shard is
     first: Bools | None  # this row holds the signal's first sample ever; None when none does
 
-    def set_gate(self, cols: Index, mean_factor: float, scale_factor: float) -> None:
-        """Scale the baseline's learning rates for `cols` (1, 1 restores normal learning)."""
+    @property
+    def moved(self) -> Index:
+        """Columns whose mean a detector moved during this row (usually empty)."""
+        ...
+
+    def shift_mean(self, cols: Index, delta: F64) -> None:
+        """Move the mean of `cols` by `delta` (unit) once this row is learned: re-centre on a
+        level that a detector has established."""
+        ...
+
+    def scale_by(self, cols: Index, factor: F64) -> None:
+        """Multiply the scale of `cols` by `factor` once this row is learned."""
         ...
 
 
 @runtime_checkable
 class Detector(Protocol):
-    """A streaming detector over the signals of one shard. Strictly causal and deterministic."""
+    """A streaming detector over the signals of one shard. Strictly causal and deterministic.
 
-    name: str
-    kind: FindingKind
-    evidence_unit: str  # format string over {unit}: "{unit}", "s", "{unit}/s"
+    `update` returns None for a row where nothing started or cleared (almost every row).
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[FindingKind]
+    evidence_unit: ClassVar[str]  # format string over {unit}: "{unit}", "s", "{unit}/s"
+
+    def __init__(self, cols: Columns, config: DetectConfig) -> None: ...
 
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None: ...
 
@@ -139,12 +155,23 @@ class ScratchState:
         self.__dict__.update(state)
         self._alloc_scratch()
 
-    def _state_arrays(self) -> list[NDArray[Any]]:
-        return [v for k, v in self.__dict__.items() if isinstance(v, np.ndarray) and k not in self._scratch]
+    def state_arrays(self) -> Iterator[NDArray[Any]]:
+        """Every array of persistent state, nested helpers included (may repeat shared ones)."""
+        for name, value in self.__dict__.items():
+            if name in self._scratch:
+                continue
+            if isinstance(value, np.ndarray):
+                yield value
+            elif isinstance(value, (ScratchState, ActiveSet)):
+                yield from value.state_arrays()
+
+    def extra_nbytes(self) -> int:
+        """State held outside arrays (e.g. a dict of rare pending events)."""
+        return 0
 
     def nbytes(self) -> int:
         """Bytes of persistent state (per-row scratch excluded: it is per shard, not per signal)."""
-        return sum(a.nbytes for a in self._state_arrays())
+        return sum(a.nbytes for a in self.state_arrays()) + self.extra_nbytes()
 
 
 class ActiveSet:
@@ -168,8 +195,9 @@ class ActiveSet:
         self.mask[cols] = False
         self.idx = np.flatnonzero(self.mask)
 
-    def nbytes(self) -> int:
-        return int(self.mask.nbytes + self.idx.nbytes)
+    def state_arrays(self) -> Iterator[NDArray[Any]]:
+        yield self.mask
+        yield self.idx
 
 
 class Cusum(ScratchState):
@@ -197,9 +225,6 @@ class Cusum(ScratchState):
         self._tmp: F32 = np.empty(shape, dtype=np.float32)
         self._fired: Bools = np.empty(shape, dtype=np.bool_)
         self._zero: F32 = np.zeros(shape, dtype=np.float32)
-
-    def _state_arrays(self) -> list[NDArray[Any]]:
-        return [self.S, self.N]
 
     def step(self, u: F32, w: F32) -> bool:
         """Advance one row; True if any statistic crossed its threshold (see `fired`)."""
@@ -231,13 +256,8 @@ class Cusum(ScratchState):
     def reset(self, cols: Index) -> None:
         self.S[:, cols] = 0.0
         self.N[:, cols] = 0.0
-
-
-def hold_until(t: float, runs: F64, period: F64, factor: float, min_hold: int) -> F64:
-    """Clearing deadline after a CUSUM firing: `factor` × the detection run, at least `min_hold`."""
-    return t + factor * np.maximum(runs, float(min_hold)) * period
+        self._fired[:, cols] = False
 
 
 def const32(n: int, value: float) -> F32:
     return np.full(n, value, dtype=np.float32)
-

@@ -8,10 +8,12 @@ noise, cheaper than a variance and less swayed by outliers).
 
 Robust against what it must detect:
   * after warm-up, updates are winsorised at `clip` sigmas, so a spike moves the mean by at most
-    alpha·clip·σ;
-  * while a level shift is active (the CUSUM detector sets a gate) the mean learns at
-    `shift_adapt` × its rate and the scale not at all, so a shift is neither absorbed at once nor
-    mistaken for noise.
+    alpha·clip·σ, and the long half-life keeps a small shift from being absorbed before the
+    CUSUM has seen it;
+  * once a detector has established a change (a level shift, a new noise level) it re-centres
+    the baseline on it (`shift_mean`, `scale_by`) instead of letting the EWMA absorb it slowly:
+    the other detectors stay calibrated, and the detector keeps its finding active against the
+    reference it stored at the onset.
 During the first `warmup` samples of a signal nothing is clipped (the scale is not known yet) and
 detectors raise no findings.
 
@@ -19,14 +21,13 @@ Example (seeded): three signals around 10, 20 and 30 with std 1, 2 and 0.5.
 
 >>> import numpy as np
 >>> from safety_nexus.detect import Baseline, DetectConfig
->>> rng = np.random.default_rng(7)
+>>> rng = np.random.default_rng(0)
 >>> base = Baseline(3, DetectConfig(warmup=20))
 >>> rows = np.array([10.0, 20.0, 30.0]) + rng.normal(size=(3000, 3)) * [1.0, 2.0, 0.5]
 >>> for t, row in enumerate(rows):
 ...     base.learn(float(t), row)
->>> mean, std = base.mean.copy(), base.std.copy()
->>> [round(float(v), 1) for v in mean], [round(float(v), 1) for v in std]
-([10.0, 20.0, 30.0], [1.0, 2.0, 0.5])
+>>> [round(float(v), 2) for v in base.mean], [round(float(v), 2) for v in base.std]
+([9.99, 19.99, 30.01], [1.02, 1.98, 0.5])
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ import numpy as np
 from safety_nexus.core.errors import DetectError
 from safety_nexus.detect.base import (
     BIG32,
-    KAPPA,
+    EMPTY_INDEX,
     F32,
     F64,
+    KAPPA,
     Bools,
     Index,
     ScratchState,
@@ -67,8 +69,7 @@ class Baseline(ScratchState):
         "_r32",
         "_rc",
         "_inc64",
-        "_am",
-        "_as",
+        "_tx",
         "_pw_cold",
         "_warm_cold",
         "_first_cold",
@@ -91,10 +92,9 @@ class Baseline(ScratchState):
         # Tiny rather than 0 so that pm / count is 0, not NaN, before the first sample.
         self.count: F32 = np.full(n, 1e-30, dtype=np.float32)
         self.last: F64 = np.full(n, np.nan, dtype=np.float64)  # previous sample of each signal
-        self.last_t: F64 = np.full(n, np.inf, dtype=np.float64)
-        self.gate_mean: F32 = np.ones(n, dtype=np.float32)
-        self.gate_scale: F32 = np.ones(n, dtype=np.float32)
-        self._gated = 0  # signals whose gate is not (1, 1)
+        self.last_t: F64 = np.full(n, -np.inf, dtype=np.float64)
+        # Re-centring requests of this row: (cols, mean delta, scale factor).
+        self._pending: list[tuple[Index, F64 | None, F64 | None]] = []
         self._n_cold = n  # signals not warmed up yet; 0 switches off the warm-up path
         self.t = float("-inf")
         self._alloc_scratch()
@@ -112,8 +112,7 @@ class Baseline(ScratchState):
         self._r32: F32 = np.empty(n, dtype=np.float32)
         self._rc: F32 = np.empty(n, dtype=np.float32)
         self._inc64: F64 = np.empty(n, dtype=np.float64)
-        self._am: F32 = np.empty(n, dtype=np.float32)
-        self._as: F32 = np.empty(n, dtype=np.float32)
+        self._tx: F64 = np.empty(n, dtype=np.float64)
         self._pw_cold: F32 = np.empty(n, dtype=np.float32)
         self._warm_cold: Bools = np.empty(n, dtype=np.bool_)
         self._first_cold: Bools = np.empty(n, dtype=np.bool_)
@@ -125,14 +124,19 @@ class Baseline(ScratchState):
         self.warmb: Bools | None = None
         self.first: Bools | None = None
         if self._n_cold:
-            self._refresh_cold()
+            self._refresh_cold(force=True)
 
-    def _refresh_cold(self) -> None:
+    def _refresh_cold(self, force: bool = False) -> None:
         """Warm-up bookkeeping, done only while some signal of the shard is still warming up."""
         warm = self._warm_cold
         np.greater_equal(self.count, np.float32(self.config.warmup), out=warm)
-        self._n_cold = int(self.n - np.count_nonzero(warm))
-        if self._n_cold == 0:
+        n_cold = int(self.n - np.count_nonzero(warm))
+        # Warm-up is monotone (count never decreases), so an unchanged count is an unchanged mask.
+        changed = force or n_cold != self._n_cold
+        self._n_cold = n_cold
+        if not changed:
+            return
+        if n_cold == 0:
             self.warmb = None
             self.pw = self.pm
             self._c.fill(self.config.clip)
@@ -174,25 +178,27 @@ class Baseline(ScratchState):
         np.fmin(self.z, self._c, out=self.zc)
         np.fmax(self.zc, self._nc, out=self.zc)
         np.subtract(x, self.last, out=self.d)
-        np.copyto(self.last, x, where=self.pmb)
-        np.copyto(self.last_t, t, where=self.pmb)
+        # last ← x where present: fmax(x, fmin(last, x)) is x if x is a number and last if x is
+        # NaN, exactly and without a mask (`copyto(where=)` is several times slower, and much
+        # slower still when the mask is irregular).
+        np.fmin(self.last, x, out=self.last)
+        np.fmax(x, self.last, out=self.last)
+        tx = self._tx
+        np.multiply(x, 0.0, out=tx)  # 0, or NaN where missing
+        np.add(tx, t, out=tx)
+        np.fmax(self.last_t, tx, out=self.last_t)  # times only grow
 
     def commit(self) -> None:
         """Learn the prepared row (after the detectors have seen it)."""
         a = self.a
-        am, asc = a, a
-        if self._gated:
-            am, asc = self._am, self._as
-            np.multiply(a, self.gate_mean, out=am)
-            np.multiply(a, self.gate_scale, out=asc)
         rc = self._rc
         np.multiply(self.zc, self.std, out=rc)  # winsorised residual, in the signal's unit
-        np.multiply(rc, am, out=self._r32)
+        np.multiply(rc, a, out=self._r32)
         np.copyto(self._inc64, self._r32)
         np.add(self.mean, self._inc64, out=self.mean)
         np.abs(rc, out=rc)
         np.subtract(rc, self.mad, out=rc)
-        np.multiply(rc, asc, out=rc)
+        np.multiply(rc, a, out=rc)
         np.add(self.mad, rc, out=self.mad)
         if self.first is not None:
             # The first sample defines the mean exactly (the float32 path above would round it)
@@ -201,6 +207,8 @@ class Baseline(ScratchState):
             self.mean[first] = self.x[first]
             self.mad[first] = 0.0
             self.first = None
+        if self._pending:
+            self._apply_pending()
         np.multiply(self.mad, np.float32(KAPPA), out=self.std)
         np.fmax(self.std, self._floor, out=self.std)
         np.divide(np.float32(1.0), self.std, out=self.inv_std)
@@ -210,14 +218,28 @@ class Baseline(ScratchState):
         self.prepare(t, np.ascontiguousarray(x, dtype=np.float64))
         self.commit()
 
-    # -- gates set by detectors ---------------------------------------------------------------
+    # -- re-centring requested by detectors ----------------------------------------------------
 
-    def set_gate(self, cols: Index, mean_factor: float, scale_factor: float) -> None:
-        self.gate_mean[cols] = mean_factor
-        self.gate_scale[cols] = scale_factor
-        self._gated = int(
-            np.count_nonzero((self.gate_mean != 1.0) | (self.gate_scale != 1.0))
-        )
+    @property
+    def moved(self) -> Index:
+        if not self._pending:
+            return EMPTY_INDEX
+        moved = [cols for cols, delta, _ in self._pending if delta is not None]
+        return np.unique(np.concatenate(moved)) if moved else EMPTY_INDEX
+
+    def shift_mean(self, cols: Index, delta: F64) -> None:
+        self._pending.append((cols, delta, None))
+
+    def scale_by(self, cols: Index, factor: F64) -> None:
+        self._pending.append((cols, None, factor))
+
+    def _apply_pending(self) -> None:
+        for cols, delta, factor in self._pending:
+            if delta is not None:
+                self.mean[cols] += delta
+            if factor is not None:
+                self.mad[cols] *= factor.astype(np.float32)
+        self._pending.clear()
 
     @property
     def warm(self) -> Bools:

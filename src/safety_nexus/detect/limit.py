@@ -63,9 +63,6 @@ class LimitDetector(ScratchState):
         self._hi_b: Bools = np.empty(self.n, dtype=np.bool_)
         self._lo_b: Bools = np.empty(self.n, dtype=np.bool_)
 
-    def nbytes(self) -> int:
-        return self.lo.nbytes + self.hi.nbytes + self._act.nbytes()
-
     @property
     def active(self) -> Bools:
         return self._act.mask

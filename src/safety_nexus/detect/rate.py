@@ -21,7 +21,7 @@ Example (seeded): signal 1 starts to ramp at 1σ per sample at sample 1500.
 >>> bank = DetectorBank(make_table(2), detectors=["rate"])
 >>> result = bank.process(Frame(np.arange(2000.0), values))
 >>> [(f.signal, f.kind.value, f.time) for f in result.findings]
-[('a1.s1', 'rate', 1506.0)]
+[('a1.s1', 'rate', 1509.0)]
 >>> result.findings[0].unit
 'V/s'
 """
@@ -83,10 +83,6 @@ class RateDetector(ScratchState):
         self._c: F32 = const32(n, self.config.rate_clip)
         self._nc: F32 = const32(n, -self.config.rate_clip)
         self._floor: F32 = const32(n, self.config.min_sigma)
-
-    def nbytes(self) -> int:
-        arrays = (self._dmad, self._dstd, self._dinv, self._slope, self._smad, self._gate)
-        return sum(a.nbytes for a in arrays) + self._act.nbytes()
 
     @property
     def active(self) -> Bools:

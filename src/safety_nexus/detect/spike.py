@@ -1,13 +1,15 @@
-"""Spikes: one sample beyond `spike_sigmas` robust sigmas, with normal samples either side.
+"""Spikes: one sample beyond `spike_sigmas` robust sigmas, with calm samples either side.
 
-A sample far out is only a spike if it is isolated; if the next sample of the same signal is far
-out as well, it is the start of a sustained change, which the level-shift detector reports. The
-decision therefore waits for the next sample of that signal (strictly causal: the finding is
-emitted when that sample arrives, with the spike's value as evidence). A finding stays active for
-`spike_hold` periods; further spikes within the hold extend it instead of raising new findings.
+A sample far out is only a spike if it is isolated: the previous and the next sample of the same
+signal must be calm (within half the spike threshold). A far-out sample followed by another one
+is the start of a sustained change, which the level-shift detector reports; one that follows an
+unsettled sample is part of a burst, which the variance detector reports. The decision waits for
+the next sample of that signal (strictly causal: the finding is emitted when that sample arrives,
+with the spike's value as evidence). A finding stays active for `spike_hold` periods; further
+spikes within the hold extend it instead of raising new findings.
 
-The hot path is two ufuncs (|z| and a comparison); the pending candidates live in a small dict,
-since they are rare.
+The hot path is a few ufuncs (|z|, two comparisons, the calm flag); the pending candidates live
+in a small dict, since they are rare.
 
 Example (seeded): an isolated 8σ sample, and an 8σ step on another signal.
 
@@ -22,7 +24,7 @@ Example (seeded): an isolated 8σ sample, and an 8σ step on another signal.
 >>> bank = DetectorBank(make_table(2), detectors=["spike"])
 >>> result = bank.process(Frame(np.arange(1000.0), values))
 >>> [(f.signal, f.time, round(f.sigmas)) for f in result.findings]
-[('a0.s0', 601.0, 8)]
+[('a0.s0', 601.0, 9)]
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class SpikeDetector(ScratchState):
     name: ClassVar[str] = "spike"
     kind: ClassVar[FindingKind] = FindingKind.SPIKE
     evidence_unit: ClassVar[str] = "{unit}"
-    _scratch = ("_az", "_big")
+    _scratch = ("_az", "_big", "_calm", "_tmp")
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
         self.config = config
@@ -60,8 +62,8 @@ class SpikeDetector(ScratchState):
         self.n = cols.n
         self._act = ActiveSet(cols.n)
         self._clear_at: F64 = np.full(cols.n, np.inf, dtype=np.float64)
-        # Signals whose latest sample was far out (a new spike needs a normal sample before it).
-        self._prev_big: set[int] = set()
+        # Whether the latest sample of each signal was calm (a spike needs a calm one before it).
+        self._calm_prev: Bools = np.ones(cols.n, dtype=np.bool_)
         # Candidates waiting for their next sample: col -> (score, observed, baseline, sigma).
         self._pending: dict[int, tuple[float, float, float, float]] = {}
         self._alloc_scratch()
@@ -69,50 +71,53 @@ class SpikeDetector(ScratchState):
     def _alloc_scratch(self) -> None:
         self._az: F32 = np.empty(self.n, dtype=np.float32)
         self._big: Bools = np.empty(self.n, dtype=np.bool_)
+        self._calm: Bools = np.empty(self.n, dtype=np.bool_)
+        self._tmp: Bools = np.empty(self.n, dtype=np.bool_)
 
-    def nbytes(self) -> int:
-        # The dict and set hold only signals that are far out right now: O(anomalies), not O(n).
-        return self._act.nbytes() + self._clear_at.nbytes + 64 * (
-            len(self._pending) + len(self._prev_big)
-        )
+    def extra_nbytes(self) -> int:
+        # The dict holds only signals that are far out right now: O(anomalies), not O(n).
+        return 64 * len(self._pending)
 
     @property
     def active(self) -> Bools:
         return self._act.mask
 
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
-        big = self._big
-        np.abs(ctx.z, out=self._az)
-        np.greater(self._az, np.float32(self.config.spike_sigmas), out=big)  # False for NaN
+        big, calm, az = self._big, self._calm, self._az
+        ks = np.float32(self.config.spike_sigmas)
+        np.abs(ctx.z, out=az)
+        np.greater(az, ks, out=big)  # False for NaN
+        np.less(az, ks * np.float32(0.5), out=calm)  # False for NaN
         any_big = bool(big.any())
-        if not (any_big or self._pending or self._prev_big or len(self._act)):
-            return None
-        return self._events(t, x, ctx, any_big)
+        hits = None
+        if any_big or self._pending or len(self._act):
+            hits = self._events(t, x, ctx, any_big)
+        # calm_prev ← calm where a sample came, unchanged where none did
+        np.greater(self._calm_prev, ctx.pmb, out=self._tmp)
+        np.logical_or(self._tmp, calm, out=self._calm_prev)
+        return hits
 
     def _events(self, t: float, x: F64, ctx: BaselineView, any_big: bool) -> Hits | None:
-        big, present = self._big, ctx.pmb
+        calm, present = self._calm, ctx.pmb
         confirmed: list[int] = []
         evidence: list[tuple[float, float, float, float]] = []
         for col in [c for c in self._pending if present[c]]:
             cand = self._pending.pop(col)
-            if not big[col]:
+            if calm[col]:
                 confirmed.append(col)
                 evidence.append(cand)
-        for col in [c for c in self._prev_big if present[c] and not big[c]]:
-            self._prev_big.discard(col)
         if any_big:
-            warm = ctx.warmb
+            cand_mask = self._big & self._calm_prev
+            if ctx.warmb is not None:
+                cand_mask &= ctx.warmb
             ks = self.config.spike_sigmas
-            for col in np.flatnonzero(big).tolist():
-                if col not in self._prev_big and (warm is None or warm[col]):
-                    sd = float(ctx.std[col])
-                    self._pending[col] = (
-                        float(self._az[col]) / ks,
-                        float(x[col]),
-                        float(ctx.mean[col]),
-                        sd,
-                    )
-                self._prev_big.add(col)
+            for col in np.flatnonzero(cand_mask).tolist():
+                self._pending[col] = (
+                    float(self._az[col]) / ks,
+                    float(x[col]),
+                    float(ctx.mean[col]),
+                    float(ctx.std[col]),
+                )
         onsets: Index = np.empty(0, dtype=np.intp)
         score = observed = baseline = sigma = np.empty(0)
         if confirmed:

@@ -71,9 +71,6 @@ class StaleDetector(ScratchState):
         self._stale: Bools = np.empty(self.n, dtype=np.bool_)
         self._new: Bools = np.empty(self.n, dtype=np.bool_)
 
-    def nbytes(self) -> int:
-        return self._act.nbytes() + self._max_age.nbytes
-
     @property
     def active(self) -> Bools:
         return self._act.mask
@@ -81,7 +78,7 @@ class StaleDetector(ScratchState):
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
         del x
         stale = self._stale
-        np.subtract(t, ctx.last_t, out=self._age)  # -inf before the first sample
+        np.subtract(t, ctx.last_t, out=self._age)  # +inf before the first sample (not warm yet)
         np.greater(self._age, self._max_age, out=stale)
         if ctx.warmb is not None:
             np.logical_and(stale, ctx.warmb, out=stale)
@@ -116,7 +113,7 @@ class FlatlineDetector(ScratchState):
     name: ClassVar[str] = "flatline"
     kind: ClassVar[FindingKind] = FindingKind.FLATLINE
     evidence_unit: ClassVar[str] = "{unit}"
-    _scratch = ("_same", "_keep", "_flat", "_moves", "_tmp", "_pmax", "_cnt")
+    _scratch = ("_same", "_keep", "_samef", "_keepf", "_flat", "_moves", "_tmp", "_pmax", "_cnt")
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
         self.config = config
@@ -135,11 +132,10 @@ class FlatlineDetector(ScratchState):
         self._flat: Bools = np.empty(n, dtype=np.bool_)
         self._moves: Bools = np.empty(n, dtype=np.bool_)
         self._tmp: F32 = np.empty(n, dtype=np.float32)
+        self._samef: F32 = np.empty(n, dtype=np.float32)
+        self._keepf: F32 = np.empty(n, dtype=np.float32)
         self._pmax: F32 = np.full(n, self.config.flatline_repeat_max, dtype=np.float32)
         self._cnt = np.float32(self.config.flatline_count - 1)
-
-    def nbytes(self) -> int:
-        return self._run.nbytes + self._repeat.nbytes + self._act.nbytes()
 
     @property
     def active(self) -> Bools:
@@ -147,12 +143,15 @@ class FlatlineDetector(ScratchState):
 
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
         same, keep, flat, tmp, run = self._same, self._keep, self._flat, self._tmp, self._run
+        samef, keepf = self._samef, self._keepf
         np.equal(ctx.d, 0.0, out=same)  # False when missing (NaN)
         np.less_equal(ctx.pmb, same, out=keep)  # missing, or present and unchanged
-        np.add(run, same, out=run)
-        np.multiply(run, keep, out=run)
-        np.copyto(tmp, same)
-        np.subtract(tmp, self._repeat, out=tmp)
+        # run ← (run + same)·keep, in float32 (bool operands would go through casting buffers)
+        np.copyto(samef, same)
+        np.copyto(keepf, keep)
+        np.add(run, samef, out=run)
+        np.multiply(run, keepf, out=run)
+        np.subtract(samef, self._repeat, out=tmp)
         np.multiply(tmp, ctx.a, out=tmp)
         np.add(self._repeat, tmp, out=self._repeat)
         # Only signals that normally move can flatline, and only after warm-up.

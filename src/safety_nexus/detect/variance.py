@@ -3,9 +3,11 @@
 For z ~ N(0, σ²) the log-likelihood ratio of std ratio λ against 1 is linear in z², so Page's
 test for a change of variance is a CUSUM on q = z² with allowance
 k(λ) = ln(λ²)·λ²/(λ² − 1): upward S ← max(0, S + q − k_up), downward S ← max(0, S + k_down − q).
-q is capped at `variance_clip`² so that a single spike cannot fire it. The new std is
+z is winsorised at `variance_clip` so that a single spike cannot fire it. The new std is
 estimated from the run as σ·√(k ± S/N) and reported in the signal's unit (observed = new std,
-baseline = old std). Clearing works as for level shifts: no new firing for `hysteresis` × the run.
+baseline = old std). As for level shifts, the baseline scale then moves `recentre` of the way
+to the new std (on a log scale) and the finding stays active until the std is back within
+`return_fraction` × the largest log-distance seen from the reference std stored at the onset.
 
 Example (seeded): the std of one signal doubles at sample 2000.
 
@@ -44,7 +46,6 @@ from safety_nexus.detect.base import (
     Index,
     ScratchState,
     const32,
-    hold_until,
 )
 from safety_nexus.detect.config import DetectConfig
 
@@ -55,7 +56,7 @@ class VarianceDetector(ScratchState):
     name: ClassVar[str] = "variance"
     kind: ClassVar[FindingKind] = FindingKind.VARIANCE
     evidence_unit: ClassVar[str] = "{unit}"
-    _scratch = ("_q", "_cap")
+    _scratch = ("_q", "_c", "_nc")
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
         self.config = config
@@ -65,66 +66,82 @@ class VarianceDetector(ScratchState):
         self._cusum = Cusum(
             [1.0, -1.0],
             [config.variance_k_up, -config.variance_k_down],
-            [config.variance_h, config.variance_h],
+            [config.variance_h_up, config.variance_h_down],
             cols.n,
         )
         self._act = ActiveSet(cols.n)
-        self._clear_at: F64 = np.full(cols.n, np.inf, dtype=np.float64)
+        # While active: log of the std before the change and the largest log-distance from it.
+        self._ref: F32 = np.zeros(cols.n, dtype=np.float32)
+        self._peak: F32 = np.zeros(cols.n, dtype=np.float32)
         self._alloc_scratch()
 
     def _alloc_scratch(self) -> None:
         self._q: F32 = np.empty(self.n, dtype=np.float32)
-        self._cap: F32 = const32(self.n, self.config.variance_clip**2)
-
-    def nbytes(self) -> int:
-        return self._cusum.nbytes() + self._act.nbytes() + self._clear_at.nbytes
+        self._c: F32 = const32(self.n, self.config.variance_clip)
+        self._nc: F32 = const32(self.n, -self.config.variance_clip)
 
     @property
     def active(self) -> Bools:
         return self._act.mask
 
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
-        del x
+        del t, x
         q = self._q
-        np.multiply(ctx.zc, ctx.zc, out=q)
-        np.minimum(q, self._cap, out=q)
+        np.fmin(ctx.z, self._c, out=q)  # NaN (missing) becomes finite; its weight is 0
+        np.fmax(q, self._nc, out=q)
+        np.multiply(q, q, out=q)
         fired = self._cusum.step(q, ctx.pw)
+        moved = ctx.moved
+        if moved.shape[0]:
+            # A level shift was just established on these signals: their recent z² measured
+            # the step, not the noise.
+            self._cusum.reset(moved)
+            fired = bool(self._cusum.fired.any())
         if not fired and not len(self._act):
             return None
-        return self._events(t, ctx, fired)
+        return self._events(ctx, fired)
 
-    def _events(self, t: float, ctx: BaselineView, fired: bool) -> Hits | None:
-        cfg = self.config
+    def _events(self, ctx: BaselineView, fired: bool) -> Hits | None:
         onsets: Index = np.empty(0, dtype=np.intp)
+        cols: Index = np.empty(0, dtype=np.intp)
         score = observed = baseline = sigma = np.empty(0)
         if fired:
             cs = self._cusum
             cols = np.flatnonzero(cs.fired.any(axis=0))
             row, ratio, runs = cs.best(cols)
-            k = cs.k[row, 0].astype(np.float64)
             sgn = cs.sign[row, 0].astype(np.float64)
             # Mean of q over the run: sign·(k + S/N) undoes the sign convention of each row.
-            qhat = np.maximum(sgn * (k + cs.S[row, cols] / np.maximum(runs, 1.0)), 0.0)
+            qhat = sgn * (cs.k[row, 0] + cs.S[row, cols] / np.maximum(runs, 1.0))
+            factor = np.sqrt(np.clip(qhat, 1e-4, None))
             cs.reset(cols)
+            sd = ctx.std[cols].astype(np.float64)
+            ctx.scale_by(cols, factor**self.config.recentre)
             new = ~self._act.mask[cols]
             onsets = cols[new]
-            self._clear_at[cols] = hold_until(
-                t, runs, self.period[cols], cfg.hysteresis, cfg.min_hold
-            )
             if onsets.shape[0]:
-                sd = ctx.std[onsets].astype(np.float64)
+                self._ref[onsets] = np.log(sd[new])
+                self._peak[onsets] = self.config.recentre * np.abs(np.log(factor[new]))
                 score = ratio[new]
-                observed = sd * np.sqrt(qhat[new])
-                baseline = sd
-                sigma = sd
+                observed = sd[new] * factor[new]
+                baseline = sd[new]
+                sigma = sd[new]
                 self._act.add(onsets)
         recovered: Index = np.empty(0, dtype=np.intp)
         if len(self._act):
-            idx = self._act.idx
-            recovered = idx[self._clear_at[idx] < t]
+            # Signals that fired this row are judged on the next one, once their scale has moved.
+            idx = np.setdiff1d(self._act.idx, cols, assume_unique=True) if fired else self._act.idx
+            log_std = np.log(ctx.std[idx])
+            dist = np.abs(log_std - self._ref[idx])
+            peak = np.maximum(self._peak[idx], dist)
+            self._peak[idx] = peak
+            back = dist <= np.float32(self.config.return_fraction) * peak
+            recovered = idx[back]
             if recovered.shape[0]:
                 self._act.remove(recovered)
-                self._clear_at[recovered] = np.inf
+                # Back within tolerance: the reference scale is the best estimate of normal.
+                ctx.scale_by(
+                    recovered, np.exp(self._ref[recovered] - log_std[back]).astype(np.float64)
+                )
         if onsets.shape[0] or recovered.shape[0]:
             return Hits(onsets, score, observed, baseline, sigma, recovered)
         return None

@@ -36,6 +36,8 @@ def _read_table(path: Path) -> pa.Table:
 
 def _times(column: pa.ChunkedArray, path: Path) -> np.ndarray:
     if pa.types.is_timestamp(column.type):
+        if column.type.tz is None:
+            raise IngestError(f"{path}: timestamps need a time zone (e.g. +00:00)", "bad_time")
         scale = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[column.type.unit]
         return np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.float64) / scale
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):

@@ -109,7 +109,7 @@ class SimulatorSource:
             self._inject(inj.scenario, inj.params)
 
     def _inject(self, scenario: str, params: dict[str, float | str]) -> None:
-        self.sim.inject(scenario, **params)
+        self.sim.inject(scenario, params=params)
         if self._on_inject is not None:
             self._on_inject(scenario, self.sim.now, params)
 

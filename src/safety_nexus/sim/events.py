@@ -1,4 +1,4 @@
-"""The simulator's deterministic event core (after SimPy): events ordered by time, priority, counter.
+"""The simulator's deterministic event core (after SimPy): ordered by time, priority, counter.
 
 Time here is an integer tick index, not float seconds, so that "is this event due?" never
 depends on rounding: a fault scheduled for 12.5 s on a 1 s tick fires on tick 13 whichever way

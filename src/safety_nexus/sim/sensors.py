@@ -35,17 +35,24 @@ class SensorBank:
         self.innovation = ar * np.sqrt(1.0 - self.phi**2)
         self.res = np.asarray([s.resolution for s in noise])
         self.quantised = np.flatnonzero(self.res > 0)
-        self.res_q = self.res[self.quantised]
+        res_q = self.res[self.quantised]
+        # Fine resolutions divide by an integer (round(y * 1000) / 1000) so that a reading of
+        # 10.949 is the double nearest 10.949 and prints as such; coarse ones multiply.
+        self.fine = res_q < 1.0
+        self.scale = np.where(self.fine, np.round(1.0 / np.where(self.fine, res_q, 1.0)), res_q)
         self.floor = np.asarray([s.floor for s in noise])
         self.sd = np.asarray([s.sd for s in noise])
         self.every = np.maximum(1, np.floor(table.period / tick + 0.5)).astype(np.int64)
         self.phase = np.asarray(
-            [zlib.crc32(sid.encode()) % int(e) for sid, e in zip(table.ids, self.every, strict=True)],
+            [
+                zlib.crc32(sid.encode()) % int(e)
+                for sid, e in zip(table.ids, self.every, strict=True)
+            ],
             dtype=np.int64,
         )
         # Start the AR components in their stationary distribution, not at zero.
         self.ar = ar * rng.standard_normal(n)
-        self.depth = int(math.ceil(MAX_CLOCK_LAG / tick)) + 2
+        self.depth = math.ceil(MAX_CLOCK_LAG / tick) + 2
         self.history = np.full((self.depth, n), np.nan)
         self.pos = 0
         self.last = np.full(n, np.nan)  # last reported value, what a flatline repeats
@@ -63,7 +70,12 @@ class SensorBank:
         else:
             y = truth + noise
         q = self.quantised
-        y[q] = np.round(y[q] / self.res_q) * self.res_q
+        yq = y[q]
+        y[q] = np.where(
+            self.fine,
+            np.round(yq * self.scale) / self.scale,
+            np.round(yq / self.scale) * self.scale,
+        )
         np.maximum(y, self.floor, out=y)
         self.pos = (self.pos + 1) % self.depth
         self.history[self.pos] = y

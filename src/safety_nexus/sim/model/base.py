@@ -40,7 +40,7 @@ PORT_DEFAULTS: dict[str, float] = {
     "demand": 1.0,  # electrical demand relative to nominal (substations)
     "call": 0.0,  # a UPS asking its generator to start
     "draw": 1.0,  # electrical draw relative to nominal, read upstream by the supplier
-    "head": math.nan,  # water pressure at the asset's outlet, bar; tank level, m
+    "head": 5.0,  # water pressure at the outlet, bar; a tank's level, m (both ~5 when normal)
     "flow": 0.0,  # water flow out of the asset, L/s
     "share": 1.0,  # a main asking its pumps for more flow (lost pumps), >= 1
     "air": 0.0,  # airflow delivered by a fan, m³/s
@@ -54,6 +54,11 @@ PORT_DEFAULTS: dict[str, float] = {
 def cyc(hour: float, peak: float, period: float = 24.0) -> float:
     """A daily cosine with its maximum at `peak` o'clock."""
     return math.cos(2.0 * math.pi * (hour - peak) / period)
+
+
+def clamp(x: F64, lo: float | F64, hi: float | F64) -> F64:
+    """`np.clip` without its per-call overhead (it matters at a few hundred calls per tick)."""
+    return np.minimum(np.maximum(x, lo), hi)
 
 
 def bump(hour: float, centre: float, width: float) -> float:
@@ -122,11 +127,20 @@ class Links:
     """Edges from source assets (global index) to the local assets of one model, with lags.
 
     Reading gathers the source port at `lag` ticks ago and aggregates per target; targets with no
-    edge get `default`.
+    edge get `default`. Built once: the flat positions of every edge's read in the ring buffer,
+    for every position of the ring, and the aggregation as a small dense matrix, so a read is a
+    `take` and a matrix-vector product rather than index arithmetic and scatter calls.
     """
 
     def __init__(
-        self, src: list[int], dst: list[int], lag: list[int], n: int, weight: list[float]
+        self,
+        src: list[int],
+        dst: list[int],
+        lag: list[int],
+        n: int,
+        weight: list[float],
+        history: int,
+        n_assets: int,
     ) -> None:
         self.src = np.asarray(src, dtype=np.int64)
         self.dst = np.asarray(dst, dtype=np.int64)
@@ -135,41 +149,47 @@ class Links:
         self.n = n
         self.count = np.bincount(self.dst, minlength=n).astype(np.float64)
         self.has = self.count > 0
+        pos = np.arange(history)[:, None]
+        self.flat = ((pos - self.lag[None, :]) % history) * n_assets + self.src[None, :]
+        edges = len(src)
+        self.summer = np.zeros((n, edges))
+        self.summer[self.dst, np.arange(edges)] = self.weight
+        self.averager = np.zeros((n, edges))
+        self.averager[self.dst, np.arange(edges)] = 1.0 / self.count[self.dst]
+        self.member = np.zeros((n, edges), dtype=np.bool_)
+        self.member[self.dst, np.arange(edges)] = True
         # One edge per target in target order (the common case) reads by plain indexing.
         self._simple = bool(np.array_equal(self.dst, np.arange(n)))
+        self._all = bool(self.has.all())
 
     def __len__(self) -> int:
         return int(self.src.shape[0])
 
     def gather(self, plant: Plant, port: str) -> F64:
-        buf = plant.ports[port]
-        vals: F64 = buf[(plant.pos - self.lag) % buf.shape[0], self.src]
+        # ravel of a contiguous buffer is a view; not kept as an attribute, because a view stored
+        # beside its base would no longer alias it in a deep copy of the plant.
+        vals: F64 = plant.ports[port].ravel().take(self.flat[plant.pos])
         return vals
+
+    def _fill(self, out: F64, default: float) -> F64:
+        return out if self._all else np.where(self.has, out, default)
 
     def max(self, plant: Plant, port: str, default: float) -> F64:
         vals = self.gather(plant, port)
         if self._simple:
             return vals
-        out = np.full(self.n, default)
-        if len(self):
-            out[self.has] = -np.inf
-            np.maximum.at(out, self.dst, vals)
-        return out
+        if not len(self):
+            return np.full(self.n, default)
+        return self._fill(np.where(self.member, vals, -np.inf).max(axis=1), default)
 
     def sum(self, plant: Plant, port: str, default: float = 0.0) -> F64:
-        vals = self.gather(plant, port) * self.weight
-        out: F64 = np.bincount(self.dst, weights=vals, minlength=self.n)
-        out[~self.has] = default
-        return out
+        return self._fill(self.summer @ self.gather(plant, port), default)
 
     def mean(self, plant: Plant, port: str, default: float) -> F64:
         vals = self.gather(plant, port)
         if self._simple:
             return vals
-        tot: F64 = np.bincount(self.dst, weights=vals, minlength=self.n)
-        out = np.full(self.n, default)
-        np.divide(tot, self.count, out=out, where=self.has)
-        return out
+        return self._fill(self.averager @ vals, default)
 
 
 class TypeModel:
@@ -214,6 +234,7 @@ class TypeModel:
         self.c = {name: 0.5 * (lo[name] + hi[name]) for name in self.NAMES}
         self.w = {name: hi[name] - lo[name] for name in self.NAMES}
         self.draws = self.DRAWS * self.n
+        self._ar_coef: dict[float, tuple[float, float]] = {}
 
     # -- helpers for subclasses ------------------------------------------------------------
 
@@ -253,6 +274,8 @@ class TypeModel:
             [lag[k] for k in order],
             self.n,
             [weight[k] for k in order],
+            p.history,
+            p.n_assets,
         )
 
     def alpha(self, tau: float | F64) -> F64:
@@ -261,8 +284,11 @@ class TypeModel:
 
     def ar(self, x: F64, z: F64, tau: float, sd: float | F64) -> F64:
         """One step of a stationary AR(1) process with standard deviation `sd`."""
-        phi = math.exp(-self.dt / tau)
-        return phi * x + np.asarray(sd) * math.sqrt(1.0 - phi * phi) * z
+        coef = self._ar_coef.get(tau)
+        if coef is None:
+            phi = math.exp(-self.dt / tau)
+            coef = self._ar_coef[tau] = (phi, math.sqrt(1.0 - phi * phi))
+        return coef[0] * x + (coef[1] * sd) * z
 
     def put(self, name: str, values: F64 | float) -> None:
         self.out[self.row[name]] = values
@@ -314,9 +340,7 @@ class Plant:
         for col, sid in enumerate(table.ids):
             asset, name = sid.split(".", 1)
             self.columns_of[self.asset_index[asset]][name] = col
-        self.signal_asset = np.asarray(
-            [self.asset_index[a] for a in table.assets], dtype=np.int64
-        )
+        self.signal_asset = np.asarray([self.asset_index[a] for a in table.assets], dtype=np.int64)
         self.edges = [
             Edge(
                 self.asset_index[d.provider],
@@ -343,11 +367,15 @@ class Plant:
         by_type: dict[str, list[int]] = {}
         for i, typ in enumerate(self.types):
             by_type.setdefault(typ, []).append(i)
-        self.models: list[TypeModel] = [m(self, by_type[m.TYPE]) for m in models if m.TYPE in by_type]
+        self.models: list[TypeModel] = [
+            m(self, by_type[m.TYPE]) for m in models if m.TYPE in by_type
+        ]
         # Whatever no model claimed (unknown types, unknown signal names) gets the fallback.
         self.models.append(fallback(self, list(range(self.n_assets))))
         self.draws = sum(m.draws for m in self.models)
-        self.first = True
+        # Until every delay line holds real values, states jump to their equilibrium instead of
+        # relaxing toward targets computed from the ports' placeholder defaults.
+        self.settling = self.history
 
     def step(self, t: float, mods: Modifiers) -> None:
         prev = self.pos
@@ -358,9 +386,9 @@ class Plant:
         z = self.rng.standard_normal(self.draws + self.n_assets)
         k = 0
         for m in self.models:
-            m.step(t, hour, z[k : k + m.draws], mods, self.first)
+            m.step(t, hour, z[k : k + m.draws], mods, self.settling > 0)
             k += m.draws
         if mods.dirty:
             self.truth += mods.truth_add
             self.truth += mods.truth_sd * z[k:][self.signal_asset]
-        self.first = False
+        self.settling = max(0, self.settling - 1)

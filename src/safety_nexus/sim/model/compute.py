@@ -10,10 +10,12 @@ reporting altogether, as a real one does: its signals become NaN (stale).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
+from safety_nexus.sim.model.base import F64, Modifiers, Noise, Plant, TypeModel, clamp, cyc
 from safety_nexus.site.schema import DependencyKind
-from safety_nexus.sim.model.base import F64, Modifiers, Noise, Plant, TypeModel, cyc
 
 POWER = DependencyKind.POWER
 WATER = DependencyKind.WATER
@@ -26,13 +28,13 @@ THROTTLE_FULL = 90.0  # ...to its slowest here
 class Chiller(TypeModel):
     TYPE = "chiller"
     NAMES = ("supply_temp", "return_temp", "flow", "power")
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "supply_temp": (6.0, 9.0),
         "return_temp": (11.0, 16.0),
         "flow": (20.0, 40.0),
         "power": (50.0, 150.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "supply_temp": Noise(0.08, 0.05, 120.0, 0.01),
         "return_temp": Noise(0.08, 0.05, 120.0, 0.01),
         "flow": Noise(0.5, 0.3, 30.0, 0.1, floor=0.0),
@@ -57,7 +59,7 @@ class Chiller(TypeModel):
         p = self.plant
         a = self.assets
         powered = ((self.supply.max(p, "power", 1.0) > 0.5) & ~mods.trip[a]).astype(np.float64)
-        has_water = np.clip(self.makeup.mean(p, "head", 4.5) - 1.0, 0.0, 1.0)
+        has_water = clamp(self.makeup.mean(p, "head", 4.5) - 1.0, 0.0, 1.0)
         heat = self.nodes.mean(p, "heat", 1.0)
         target_cap = powered * self.water * mods.health[a]
         sp = self.c["supply_temp"]
@@ -83,7 +85,7 @@ class Chiller(TypeModel):
 class ComputeNode(TypeModel):
     TYPE = "compute-node"
     NAMES = ("cpu_temp", "inlet_temp", "job_latency", "utilisation", "power", "fan_speed")
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "cpu_temp": (45.0, 70.0),
         "inlet_temp": (18.0, 27.0),
         "job_latency": (80.0, 150.0),
@@ -91,7 +93,7 @@ class ComputeNode(TypeModel):
         "power": (5.0, 15.0),
         "fan_speed": (3000.0, 6000.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "cpu_temp": Noise(0.3, 0.3, 60.0, 0.1),
         "inlet_temp": Noise(0.1, 0.1, 120.0, 0.1),
         "job_latency": Noise(3.0, 2.0, 20.0, 0.1, floor=0.0),
@@ -123,12 +125,12 @@ class ComputeNode(TypeModel):
         # Two chillers per node with headroom: one of them alone still covers 80 %.
         cooled = np.minimum(1.0, 1.6 * self.chillers.mean(p, "cool", 1.0))
         self.wander = self.ar(self.wander, z, 300.0, 0.06 * self.w["utilisation"])
-        u = np.clip(
+        u = clamp(
             self.u_nom + 0.25 * self.w["utilisation"] * cyc(hour, 14.0) + self.wander,
             0.0,
             100.0,
         )
-        throttle = np.clip((self.cpu - THROTTLE_AT) / (THROTTLE_FULL - THROTTLE_AT), 0.0, 1.0)
+        throttle = clamp((self.cpu - THROTTLE_AT) / (THROTTLE_FULL - THROTTLE_AT), 0.0, 1.0)
         util = np.minimum(u * (1.0 + 0.8 * throttle), 100.0) * powered
         inlet = self.c["inlet_temp"] + 0.8 * cyc(hour, 15.0) + 30.0 * (1.0 - cooled)
         shed = np.maximum(mods.cooling[a], 0.3)
@@ -140,7 +142,7 @@ class ComputeNode(TypeModel):
         lat = (self.c["job_latency"] - 20.0 + 0.35 * util) * (1.0 + 2.0 * throttle)
         lat = lat + 400.0 * (1.0 - data) + 6.0 * np.maximum(util - 90.0, 0.0)
         fan_per_degree = self.w["fan_speed"] / self.w["cpu_temp"]
-        fan = np.clip(
+        fan = clamp(
             self.lo["fan_speed"] + (self.cpu - self.lo["cpu_temp"]) * fan_per_degree,
             self.lo["fan_speed"],
             2.0 * self.hi["fan_speed"],
@@ -162,8 +164,12 @@ class ComputeNode(TypeModel):
 class Switch(TypeModel):
     TYPE = "switch"
     NAMES = ("throughput", "packet_loss", "latency")
-    BANDS = {"throughput": (5.0, 40.0), "packet_loss": (0.0, 0.01), "latency": (0.1, 0.5)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "throughput": (5.0, 40.0),
+        "packet_loss": (0.0, 0.01),
+        "latency": (0.1, 0.5),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         "throughput": Noise(0.5, 0.5, 60.0, 0.01, floor=0.0),
         "packet_loss": Noise(0.0, 0.0, 1.0, 0.0001, floor=0.0),
         "latency": Noise(0.02, 0.01, 30.0, 0.001, floor=0.0),

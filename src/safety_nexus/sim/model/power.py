@@ -9,10 +9,12 @@ supply) and upstream (loss of load).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from safety_nexus.site.schema import DependencyKind
 from safety_nexus.sim.model.base import F64, Modifiers, Noise, Plant, TypeModel, cyc
+from safety_nexus.site.schema import DependencyKind
 
 POWER = DependencyKind.POWER
 
@@ -33,7 +35,7 @@ class Substation(TypeModel):
         "load_forecast_b",
         "transformer_temp",
     )
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "voltage": (10.8, 11.2),
         "frequency": (49.9, 50.1),
         "load": (20.0, 60.0),
@@ -41,7 +43,7 @@ class Substation(TypeModel):
         "load_forecast_b": (20.0, 60.0),
         "transformer_temp": (40.0, 75.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "voltage": Noise(0.012, 0.008, 60.0, 0.001),
         "frequency": Noise(0.003, 0.0, 1.0, 0.001),
         "load": Noise(0.25, 0.0, 1.0, 0.01),
@@ -95,13 +97,13 @@ class Feeder(TypeModel):
 
     TYPE = "feeder"
     NAMES = ("voltage", "current", "power_factor", "temperature")
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "voltage": (10.7, 11.2),
         "current": (100.0, 400.0),
         "power_factor": (0.9, 1.0),
         "temperature": (20.0, 60.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "voltage": Noise(0.01, 0.006, 60.0, 0.001),
         "current": Noise(2.0, 1.5, 30.0, 0.1, floor=0.0),
         "power_factor": Noise(0.002, 0.0, 1.0, 0.001, floor=0.0),
@@ -148,8 +150,12 @@ class Generator(TypeModel):
 
     TYPE = "generator"
     NAMES = ("fuel", "battery", "coolant_temp")
-    BANDS = {"fuel": (60.0, 100.0), "battery": (12.4, 13.2), "coolant_temp": (20.0, 45.0)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "fuel": (60.0, 100.0),
+        "battery": (12.4, 13.2),
+        "coolant_temp": (20.0, 45.0),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         "fuel": Noise(0.2, 0.0, 1.0, 0.1, floor=0.0),
         "battery": Noise(0.02, 0.01, 300.0, 0.01),
         "coolant_temp": Noise(0.2, 0.1, 300.0, 0.1),
@@ -195,8 +201,12 @@ class Ups(TypeModel):
 
     TYPE = "ups"
     NAMES = ("charge", "output_voltage", "load")
-    BANDS = {"charge": (90.0, 100.0), "output_voltage": (225.0, 235.0), "load": (10.0, 80.0)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "charge": (90.0, 100.0),
+        "output_voltage": (225.0, 235.0),
+        "load": (10.0, 80.0),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         "charge": Noise(0.1, 0.05, 600.0, 0.1, floor=0.0),
         "output_voltage": Noise(0.6, 0.3, 60.0, 0.1, floor=0.0),
         "load": Noise(1.0, 1.0, 120.0, 0.1, floor=0.0),
@@ -237,8 +247,11 @@ class Pdu(TypeModel):
 
     TYPE = "pdu"
     NAMES = ("voltage", "current")
-    BANDS = {"voltage": (225.0, 235.0), "current": (100.0, 300.0)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "voltage": (225.0, 235.0),
+        "current": (100.0, 300.0),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         "voltage": Noise(0.6, 0.3, 60.0, 0.1, floor=0.0),
         "current": Noise(2.0, 2.0, 60.0, 0.1, floor=0.0),
     }

@@ -9,10 +9,12 @@ measure is set by the fans (≈ airflow²) plus the piston effect of traffic.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from safety_nexus.site.schema import DependencyKind
 from safety_nexus.sim.model.base import F64, Modifiers, Noise, Plant, TypeModel, bump, cyc
+from safety_nexus.site.schema import DependencyKind
 
 POWER = DependencyKind.POWER
 AIR = DependencyKind.AIR
@@ -23,13 +25,13 @@ FAN_AIRFLOW = 100.0  # m³/s, a fan's nominal airflow when the site does not say
 class Fan(TypeModel):
     TYPE = "fan"
     NAMES = ("speed", "current", "vibration", "airflow")
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "speed": (900.0, 1100.0),
         "current": (40.0, 80.0),
         "vibration": (0.5, 3.0),
         "airflow": (80.0, 120.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "speed": Noise(5.0, 3.0, 30.0, 1.0, floor=0.0),
         "current": Noise(0.8, 0.5, 30.0, 0.1, floor=0.0),
         "vibration": Noise(0.1, 0.1, 120.0, 0.01, floor=0.0),
@@ -64,7 +66,7 @@ class Fan(TypeModel):
 class TunnelSection(TypeModel):
     TYPE = "tunnel-section"
     NAMES = ("pressure_a", "pressure_b", "co", "no2", "opacity", "temperature", "air_velocity")
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "pressure_a": (20.0, 60.0),
         "pressure_b": (20.0, 60.0),
         "co": (2.0, 25.0),
@@ -73,7 +75,7 @@ class TunnelSection(TypeModel):
         "temperature": (10.0, 30.0),
         "air_velocity": (1.0, 4.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "pressure_a": Noise(1.0, 0.6, 20.0, 0.1),
         "pressure_b": Noise(1.0, 0.6, 20.0, 0.1),
         "co": Noise(0.4, 0.3, 120.0, 0.1, floor=0.0),
@@ -82,7 +84,7 @@ class TunnelSection(TypeModel):
         "temperature": Noise(0.15, 0.1, 300.0, 0.1),
         "air_velocity": Noise(0.08, 0.05, 30.0, 0.01, floor=0.0),
     }
-    DRAWS = 1
+    DRAWS = 2
 
     def __init__(self, plant: Plant, assets: list[int]) -> None:
         super().__init__(plant, assets)
@@ -99,21 +101,26 @@ class TunnelSection(TypeModel):
             nominal[dst] += w * flow
         self.nominal = np.where(nominal > 0, nominal, 1.0)
         self.traffic_wander = np.zeros(self.n)
+        self.gust = np.zeros(self.n)
         self.gas = np.ones(self.n)  # pollutant level relative to the traffic/airflow balance
         self.temp = self.c["temperature"].copy()
         self.a_temp = self.alpha(600.0)
 
     def step(self, t: float, hour: float, z: F64, mods: Modifiers, first: bool) -> None:
         air = np.where(self.fans.has, self.fans.sum(self.plant, "air") / self.nominal, 1.0)
-        self.traffic_wander = self.ar(self.traffic_wander, z, 900.0, 0.05)
-        traffic = np.maximum(
-            0.2
+        # Traffic: a night floor, two rush hours, a daytime swell; its wander is relative, so a
+        # quiet night never turns into negative traffic.
+        n = self.n
+        self.traffic_wander = self.ar(self.traffic_wander, z[:n], 900.0, 0.08)
+        # Wind at the portals and passing lorries: fast pressure swings both sensors see, which is
+        # what lets their agreement be checked at all.
+        self.gust = self.ar(self.gust, z[n:], 15.0, 2.5)
+        traffic = (
+            0.3
             + 0.45 * bump(hour, 8.0, 1.5)
             + 0.5 * bump(hour, 17.5, 2.0)
-            + 0.35 * (0.5 + 0.5 * cyc(hour, 13.0))
-            + self.traffic_wander,
-            0.05,
-        )
+            + 0.3 * (0.5 + 0.5 * cyc(hour, 13.0))
+        ) * np.exp(self.traffic_wander)
         ventilation = np.maximum(air, 0.05)
         target = traffic / ventilation
         # Clearing takes a couple of minutes with the fans running, far longer without.
@@ -122,7 +129,7 @@ class TunnelSection(TypeModel):
         warm = self.c["temperature"] + 4.0 * cyc(hour, 15.0) + 2.0 * (traffic - 0.5)
         warm = warm + 3.0 * (1.0 - np.minimum(air, 1.0))
         self.temp = warm if first else self.temp + (warm - self.temp) * self.a_temp
-        pressure = self.c["pressure_a"] * air * air + 6.0 * (traffic - 0.55)
+        pressure = self.c["pressure_a"] * air * air + 6.0 * (traffic - 0.55) + self.gust
         self.put("pressure_a", pressure)
         self.put("pressure_b", pressure + (self.c["pressure_b"] - self.c["pressure_a"]))
         self.put("co", self.lo["co"] - 0.5 + 16.0 * self.gas)

@@ -9,10 +9,12 @@ curve. A sprinkler zone's response time grows as its pressure falls.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
+from safety_nexus.sim.model.base import F64, Modifiers, Noise, Plant, TypeModel, clamp, cyc
 from safety_nexus.site.schema import DependencyKind
-from safety_nexus.sim.model.base import F64, Modifiers, Noise, Plant, TypeModel, cyc
 
 POWER = DependencyKind.POWER
 WATER = DependencyKind.WATER
@@ -27,8 +29,12 @@ class Tank(TypeModel):
 
     TYPE = "tank"
     NAMES = ("level", "inflow", "outflow")
-    BANDS = {"level": (3.0, 8.0), "inflow": (0.0, 200.0), "outflow": (0.0, 200.0)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "level": (3.0, 8.0),
+        "inflow": (0.0, 200.0),
+        "outflow": (0.0, 200.0),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         "level": Noise(0.01, 0.005, 120.0, 0.005, floor=0.0),
         "inflow": Noise(1.5, 0.5, 60.0, 0.1, floor=0.0),
         "outflow": Noise(1.5, 0.5, 60.0, 0.1, floor=0.0),
@@ -51,7 +57,7 @@ class Tank(TypeModel):
             self.out_f = outflow.copy()
         self.out_f = self.out_f + (outflow - self.out_f) * self.a_out
         correction = (setpoint - self.level) * self.AREA * 1000.0 / self.CONTROL
-        inflow = np.clip(self.out_f + correction, 0.0, 300.0)
+        inflow = clamp(self.out_f + correction, 0.0, 300.0)
         self.level = np.maximum(
             self.level + (inflow - outflow) * self.dt / (self.AREA * 1000.0), 0.0
         )
@@ -68,14 +74,14 @@ class Pump(TypeModel):
 
     TYPE = "pump"
     NAMES = ("pressure", "flow", "current", "vibration", "speed")
-    BANDS = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "pressure": (4.0, 6.0),
         "flow": (20.0, 60.0),
         "current": (30.0, 60.0),
         "vibration": (0.5, 3.0),
         "speed": (1400.0, 1500.0),
     }
-    NOISE = {
+    NOISE: ClassVar[dict[str, Noise]] = {
         "pressure": Noise(0.03, 0.02, 30.0, 0.01, floor=0.0),
         "flow": Noise(0.8, 0.4, 30.0, 0.1, floor=0.0),
         "current": Noise(0.5, 0.3, 30.0, 0.1, floor=0.0),
@@ -99,16 +105,14 @@ class Pump(TypeModel):
         powered = ((self.supply.max(p, "power", 1.0) > 0.5) & ~mods.trip[a]).astype(np.float64)
         health = mods.health[a]
         level = self.tank.mean(p, "head", 5.5)
-        suction = np.clip(level, 0.0, 1.0)  # loses suction below a metre of water
-        share = np.clip(self.mains.max(p, "share", 1.0), 1.0, MAX_SHARE)
-        self.demand_wander = float(
-            self.ar(np.asarray(self.demand_wander), z[:1], 1800.0, 0.025)[0]
-        )
+        suction = clamp(level, 0.0, 1.0)  # loses suction below a metre of water
+        share = clamp(self.mains.max(p, "share", 1.0), 1.0, MAX_SHARE)
+        self.demand_wander = float(self.ar(np.asarray(self.demand_wander), z[:1], 1800.0, 0.025)[0])
         demand = 1.0 + 0.12 * cyc(hour, 19.0) + 0.04 * cyc(hour, 8.0, 12.0) + self.demand_wander
         target = self.c["speed"] * powered
         self.speed = target if first else self.speed + (target - self.speed) * self.a_speed
         rel = self.speed / self.c["speed"]
-        moving = np.clip((rel - 0.3) / 0.7, 0.0, 1.0)  # below ~30 % speed it cannot lift
+        moving = clamp((rel - 0.3) / 0.7, 0.0, 1.0)  # below ~30 % speed it cannot lift
         q = demand * share * moving * suction * health
         flow = 0.9 * self.c["flow"] * q
         static = 0.098 * level  # what the gauge shows through a stopped pump
@@ -132,8 +136,11 @@ class Main(TypeModel):
 
     TYPE = "main"
     NAMES = ("pressure", "flow")
-    BANDS = {"pressure": (3.5, 5.5), "flow": (50.0, 200.0)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "pressure": (3.5, 5.5),
+        "flow": (50.0, 200.0),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         "pressure": Noise(0.03, 0.02, 30.0, 0.01, floor=0.0),
         "flow": Noise(1.5, 1.0, 30.0, 0.1, floor=0.0),
     }
@@ -166,8 +173,12 @@ class SprinklerZone(TypeModel):
 
     TYPE = "sprinkler-zone"
     NAMES = ("pressure", "response_time", "valve")
-    BANDS = {"pressure": (3.0, 5.0), "response_time": (2.0, 4.0), "valve": (0.0, 5.0)}
-    NOISE = {
+    BANDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "pressure": (3.0, 5.0),
+        "response_time": (2.0, 4.0),
+        "valve": (0.0, 5.0),
+    }
+    NOISE: ClassVar[dict[str, Noise]] = {
         # The response time is timed electronically (valve signal to flow switch): precise.
         "pressure": Noise(0.03, 0.015, 30.0, 0.01, floor=0.0),
         "response_time": Noise(0.002, 0.001, 600.0, 0.001, floor=0.0),
@@ -184,11 +195,8 @@ class SprinklerZone(TypeModel):
         main = self.mains.mean(self.plant, "head", MAIN_PRESSURE)
         target = np.maximum(main - (MAIN_PRESSURE - self.c["pressure"]), 0.0)
         self.pressure = target if first else self.pressure + (target - self.pressure) * self.a_p
-        rt = self.c["response_time"] * np.sqrt(
-            self.c["pressure"] / np.maximum(self.pressure, 0.3)
-        )
+        rt = self.c["response_time"] * np.sqrt(self.c["pressure"] / np.maximum(self.pressure, 0.3))
         self.put("pressure", self.pressure)
         self.put("response_time", rt)
         self.put("valve", self.lo["valve"] + 0.3 * self.w["valve"])
         self.emit()
-

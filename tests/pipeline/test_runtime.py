@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from safety_nexus.cli import app
+from safety_nexus.core.errors import ConfigError, IngestError
+from safety_nexus.core.types import Frame
+from safety_nexus.pipeline.builder import RuntimeSettings, SimulatorSettings, build_runtime
+from safety_nexus.pipeline.replay import read_wide
+from safety_nexus.pipeline.runtime import Runtime
+
+
+def _sim_settings(data_dir: Path, site: Path, **sim: object) -> RuntimeSettings:
+    return RuntimeSettings(
+        site=site,
+        data_dir=data_dir,
+        source="simulator",
+        simulator=SimulatorSettings.model_validate({"seed": 5, "scenarios": [], **sim}),
+    )
+
+
+def _drive(runtime: Runtime, seconds: int, rows: int = 10) -> None:
+    source = runtime.simulator
+    assert source is not None
+    for _ in range(seconds // rows):
+        runtime.process_frame(source.name, source.sim.step(rows))
+
+
+def test_everything_survives_a_restart(tmp_path: Path, demo_city: Path) -> None:
+    runtime = build_runtime(_sim_settings(tmp_path, demo_city))
+    _drive(runtime, 300)
+    source = runtime.simulator
+    assert source is not None
+    source.sim.inject("S4")
+    _drive(runtime, 120)
+    open_before = {a.id: a.state for a in runtime.alarms.alarms()}
+    findings_before = runtime.store.count_findings()
+    last_time = runtime.clock.now()
+    probe = "pump-1.pressure"
+    hist_before = runtime.history.read(probe, last_time - 400, last_time + 1)[0].size
+    runtime.stop()
+    assert open_before, "the scenario should have left open alarms"
+
+    again = build_runtime(_sim_settings(tmp_path, demo_city))
+    try:
+        assert {a.id: a.state for a in again.alarms.alarms()} == open_before
+        assert again.store.count_findings() == findings_before
+        assert again.history.read(probe, last_time - 400, last_time + 1)[0].size == hist_before
+        kinds = {e.kind for e in again.store.events(limit=1000)}
+        assert {"runtime.stopped", "config.changed"} <= kinds
+        # simulated time resumes after the last recorded event instead of starting over
+        assert again.clock.now() > last_time
+    finally:
+        again.stop()
+
+
+def test_worker_thread_processes_simulator_source(tmp_path: Path, demo_city: Path) -> None:
+    runtime = build_runtime(
+        _sim_settings(tmp_path, demo_city, speed=float("inf"), rows_per_batch=30)
+    )
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 30
+        signals_seen = 0
+        while time.monotonic() < deadline and signals_seen <= 300:
+            time.sleep(0.05)
+            times, _ = runtime.latest()
+            signals_seen = int(np.isfinite(times).sum())
+        assert signals_seen > 300  # most signals have a latest sample
+    finally:
+        runtime.stop()
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    lines = [",".join(header)] + [",".join(str(v) for v in r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_replay_reads_wide_files(tmp_path: Path, demo_city: Path) -> None:
+    runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path / "d", source="http"))
+    try:
+        path = tmp_path / "rec.csv"
+        _write_csv(
+            path,
+            ["timestamp", "pump-1.pressure", "fan-2.speed"],
+            [["2026-06-01T00:00:00+00:00", 4.8, 1000], ["2026-06-01T00:00:01+00:00", 4.9, ""]],
+        )
+        frame = read_wide(path, runtime.table)
+        assert frame.n_rows == 2
+        col = runtime.table.index["pump-1.pressure"]
+        assert frame.values[:, col].tolist() == [4.8, 4.9]
+        assert np.isnan(frame.values[1, runtime.table.index["fan-2.speed"]])
+    finally:
+        runtime.stop()
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "fragment"),
+    [
+        (["timestamp", "pump-1.pressure", "bogus.x"], [[1, 2, 3]], "bogus.x"),
+        (["when", "pump-1.pressure"], [[1, 2]], "no 'timestamp' column"),
+        (["timestamp", "pump-1.pressure"], [[2, 1], [1, 1]], "not strictly increasing"),
+        (["timestamp", "pump-1.pressure"], [["2026-06-01T00:00:00", 1]], "time zone"),
+    ],
+)
+def test_replay_rejects_bad_files(
+    tmp_path: Path, demo_city: Path, header: list[str], rows: list[list[object]], fragment: str
+) -> None:
+    runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path / "d", source="http"))
+    try:
+        path = tmp_path / "bad.csv"
+        _write_csv(path, header, rows)
+        with pytest.raises(IngestError, match=fragment):
+            read_wide(path, runtime.table)
+    finally:
+        runtime.stop()
+
+
+def test_replay_source_needs_a_file(tmp_path: Path, demo_city: Path) -> None:
+    with pytest.raises(ConfigError, match="replay"):
+        build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path, source="replay"))
+
+
+def test_settings_are_strict(tmp_path: Path, demo_city: Path) -> None:
+    with pytest.raises(ValueError, match="colour"):
+        RuntimeSettings.model_validate({"site": demo_city, "data_dir": tmp_path, "colour": 1})
+
+
+def test_frames_of_the_wrong_width_are_refused(tmp_path: Path, demo_city: Path) -> None:
+    runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path, source="http"))
+    try:
+        with pytest.raises(IngestError, match="columns"):
+            runtime.process_frame("x", Frame(np.array([1.0]), np.zeros((1, 3))))
+    finally:
+        runtime.stop()
+
+
+def test_full_queue_answers_503_without_losing_accepted_data(
+    tmp_path: Path, demo_city: Path
+) -> None:
+    settings = RuntimeSettings(site=demo_city, data_dir=tmp_path, source="http", queue_size=2)
+    runtime = build_runtime(settings)  # worker not started: nothing drains the queue
+    try:
+
+        def body(t: float) -> bytes:
+            return json.dumps(
+                {"samples": [{"signal": "pump-1.pressure", "time": t, "value": 4.8}]}
+            ).encode()
+
+        assert runtime.ingest_json(body(1.0)) == 1
+        assert runtime.ingest_json(body(2.0)) == 1
+        with pytest.raises(IngestError) as info:
+            runtime.ingest_json(body(3.0))
+        assert info.value.status == 503
+        assert runtime.metrics.rejected_count("busy") == 1
+        runtime.start()
+        assert runtime.wait_idle()
+        times, _ = runtime.latest()
+        assert times[runtime.table.index["pump-1.pressure"]] == 2.0
+    finally:
+        runtime.stop()
+
+
+@pytest.mark.slow
+def test_headless_demo_prints_a_summary(demo_city: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--headless",
+            "--scenario",
+            "S4",
+            "--duration",
+            "60",
+            "--speed",
+            "1000",
+            "--site",
+            str(demo_city),
+            "--warmup",
+            "300",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "S4" in result.output
+    assert "findings" in result.output
+    assert "detection delay" in result.output
+    assert "sub-1" in result.output
+
+
+def test_demo_rejects_unknown_scenario(demo_city: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--headless", "--scenario", "S42", "--site", str(demo_city)]
+    )
+    assert result.exit_code == 2
+    assert "unknown scenario 'S42'" in result.output
