@@ -60,6 +60,7 @@ class RuntimeSettings(BaseModel):
     replay: Path | None = None
     live_rows: int = Field(default=3600, ge=10)  # rows of recent telemetry kept in memory
     queue_size: int = Field(default=256, ge=1)
+    idle_tick: float = Field(default=5.0, gt=0)  # wall seconds of silence before time is ticked
     detect: DetectConfig = Field(default_factory=DetectConfig)
 
 
@@ -144,4 +145,5 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         stages=stages,
         sources=sources,
         queue_size=settings.queue_size,
+        idle_tick=settings.idle_tick,
     )

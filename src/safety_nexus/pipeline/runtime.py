@@ -27,7 +27,7 @@ from safety_nexus.ingest.json_batch import parse_json_batch
 from safety_nexus.pipeline.hub import EventHub
 from safety_nexus.pipeline.metrics import Metrics
 from safety_nexus.pipeline.sources import SimulatorSource, Source, check_frame
-from safety_nexus.pipeline.stages import Batch, Stage
+from safety_nexus.pipeline.stages import Batch, Detect, Stage
 from safety_nexus.site.schema import Site
 from safety_nexus.store.history import HistoryStore
 from safety_nexus.store.live import LiveTelemetry
@@ -71,6 +71,7 @@ class Runtime:
         stages: Sequence[Stage],
         sources: Sequence[Source] = (),
         queue_size: int = 256,
+        idle_tick: float = 5.0,
     ) -> None:
         self.site = site
         self.table = table
@@ -84,6 +85,7 @@ class Runtime:
         self.metrics = metrics
         self.stages = list(stages)
         self.sources = list(sources)
+        self.idle_tick = idle_tick
         self.assembler = FrameAssembler(table)
         self._queue: queue.Queue[Batch | object] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
@@ -188,7 +190,11 @@ class Runtime:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.idle_tick)
+            except queue.Empty:
+                self._tick()
+                continue
             if item is _STOP:
                 # drain whatever sources queued before they saw the stop flag
                 while True:
@@ -201,6 +207,24 @@ class Runtime:
                 return
             assert isinstance(item, Batch)
             self._process_counted(item)
+
+    def _tick(self) -> None:
+        """Nothing arrived for `idle_tick` seconds: let time pass so silence is noticed (stale).
+
+        Only on wall-clock time; a simulated clock moves with its frames. Batched gateways that
+        send at least every `idle_tick` seconds never trigger it, so their signals are judged
+        on their samples' own times.
+        """
+        if isinstance(self.clock, ManualClock):
+            return
+        detect = next((s for s in self.stages if isinstance(s, Detect)), None)
+        now = self.clock.now()
+        if detect is None or now <= detect.last_time:
+            return
+        row = Frame(np.array([now]), np.full((1, len(self.table)), np.nan))
+        with self._idle:
+            self._pending += 1
+        self._process_counted(Batch(source="clock", frame=row))
 
     def _process_counted(self, batch: Batch) -> None:
         try:

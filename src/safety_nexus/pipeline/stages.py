@@ -8,8 +8,10 @@ so stages need no locking among themselves (the objects they share with the API 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+import numpy as np
 
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.types import Alarm, Finding, Frame, Recovery
@@ -57,15 +59,45 @@ class RecordTelemetry:
 
 
 class Detect:
+    """Runs the detector bank.
+
+    The bank needs row times that rise across frames, while ingestion only guarantees order per
+    signal: two sources with skewed clocks interleave. Rows at or before the last processed time
+    are moved just after it (each detector still sees every signal's samples in order), and
+    findings are reported at the samples' own times.
+    """
+
     name = "detect"
+    _NUDGE = 1e-6  # seconds; far below any sample period
 
     def __init__(self, bank: DetectorBank) -> None:
         self._bank = bank
+        self._last = -np.inf
+
+    @property
+    def last_time(self) -> float:
+        return float(self._last)
 
     def run(self, batch: Batch) -> Batch:
-        result = self._bank.process(batch.frame)
+        frame = batch.frame
+        if frame.n_rows == 0:
+            return batch
+        times = frame.times
+        remap: dict[float, float] | None = None
+        if times[0] <= self._last:
+            floor = self._last + self._NUDGE * np.arange(1, frame.n_rows + 1)
+            effective = np.maximum(times, floor)
+            remap = dict(zip(effective.tolist(), times.tolist(), strict=True))
+            frame = Frame(effective, frame.values)
+        result = self._bank.process(frame)
+        self._last = float(frame.times[-1])
         batch.findings = list(result.findings)
         batch.recoveries = list(result.recoveries)
+        if remap is not None:
+            batch.findings = [replace(f, time=remap.get(f.time, f.time)) for f in batch.findings]
+            batch.recoveries = [
+                replace(r, time=remap.get(r.time, r.time)) for r in batch.recoveries
+            ]
         return batch
 
 
