@@ -32,8 +32,9 @@ typecheck: $(STAMP)
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest -n auto
 
+# Every benchmark prints a one-line summary and writes its figures to benchmarks/results/.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/detector_bank.py
+	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

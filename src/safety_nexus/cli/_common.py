@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from safety_nexus.core.errors import NexusError
 
@@ -28,3 +29,15 @@ def default_site() -> Path:
 def fail(err: NexusError | str, code: int = 1) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {err}", highlight=False)
     return typer.Exit(code)
+
+
+def sim_progress(label: str, on: Console | None = None) -> Progress:
+    """The progress bar of every command that runs simulated time."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"),
+        TimeRemainingColumn(),
+        console=on or console,
+        transient=True,
+    )

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from safety_nexus.cli._common import console, default_site, fail
+from safety_nexus.cli._common import console, default_site, fail, sim_progress
 from safety_nexus.core.errors import NexusError
 from safety_nexus.core.types import Finding
 from safety_nexus.eval.detection import LabelResult, by_asset, match
@@ -24,14 +23,7 @@ from safety_nexus.sim import SCENARIOS, paced
 def _warm_up(runtime: Runtime, source: SimulatorSource, seconds: float) -> None:
     """Arm the detectors and fill the trends before anyone looks: simulated time, flat out."""
     steps = max(0, math.ceil(seconds / source.sim.tick))
-    with Progress(
-        TextColumn("warming up detectors"),
-        BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with sim_progress("warming up detectors") as progress:
         task = progress.add_task("warm-up", total=steps)
         while steps > 0:
             n = min(60, steps)
@@ -158,13 +150,7 @@ def _headless(
         alarms_raised: set[tuple[str, float]] = set()
         steps = math.ceil(duration / sim.tick)
         frames = paced(sim, speed=speed, rows_per_batch=max(1, int(speed)))
-        with Progress(
-            TextColumn(f"running {scenario}"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"),
-            console=console,
-            transient=True,
-        ) as progress:
+        with sim_progress(f"running {scenario}") as progress:
             task = progress.add_task("run", total=steps)
             done = 0
             for frame in frames:

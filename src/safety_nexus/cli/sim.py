@@ -10,10 +10,9 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from safety_nexus.cli._common import default_site, fail
+from safety_nexus.cli._common import default_site, fail, sim_progress
 from safety_nexus.core.errors import ConfigError, SimError
 from safety_nexus.core.types import Frame
 from safety_nexus.sim import SCENARIOS, Simulator, lookup, paced
@@ -111,13 +110,8 @@ def run(
         foreign: list[ForeignMessage] = []
         with (
             TelemetryWriter(out, sim.table) as writer,
-            Progress(
-                TextColumn(f"simulating {definition.id if definition else 'normal operation'}"),
-                BarColumn(),
-                TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-                TimeRemainingColumn(),
-                console=err,
-                transient=True,
+            sim_progress(
+                f"simulating {definition.id if definition else 'normal operation'}", err
             ) as progress,
         ):
             task = progress.add_task("sim", total=steps * sim.tick)

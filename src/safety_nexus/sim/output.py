@@ -16,7 +16,6 @@ import csv
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import cast, get_args
 
 import numpy as np
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from safety_nexus.core.closing import Closeable
 from safety_nexus.core.errors import SimError
 from safety_nexus.core.types import F64, Frame, SignalTable
 from safety_nexus.sim.faults import Effect
@@ -49,7 +49,7 @@ def _from_iso(text: str) -> float:
     return datetime.fromisoformat(text).astimezone(UTC).timestamp()
 
 
-class TelemetryWriter:
+class TelemetryWriter(Closeable):
     """Appends frames to a CSV or Parquet file (by suffix). Use as a context manager."""
 
     def __init__(self, path: Path, table: SignalTable) -> None:
@@ -121,17 +121,6 @@ class TelemetryWriter:
         if self._parquet is not None:
             self._parquet.close()
             self._parquet = None
-
-    def __enter__(self) -> TelemetryWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_telemetry(path: Path) -> tuple[list[str], Frame]:

@@ -36,13 +36,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from safety_nexus.core.closing import Closeable
 from safety_nexus.core.errors import StoreError
 from safety_nexus.core.types import Frame, SignalTable
 
@@ -80,7 +80,7 @@ class HistoryWindow:
     downsampled: bool
 
 
-class HistoryStore:
+class HistoryStore(Closeable):
     """Append frames, read one signal's history over a time range. Thread-safe."""
 
     def __init__(
@@ -244,17 +244,6 @@ class HistoryStore:
             with self._errors("close the history"):
                 self._seal()
             self._closed = True
-
-    def __enter__(self) -> HistoryStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -32,9 +32,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from safety_nexus.core.closing import Closeable
 from safety_nexus.core.errors import StoreError
 from safety_nexus.core.types import Alarm, AlarmState, Finding, FindingKind, Priority
 
@@ -152,7 +152,7 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-class SqliteStore:
+class SqliteStore(Closeable):
     """Durable findings, alarms, events and configuration. Thread-safe; see the module doc."""
 
     def __init__(self, path: Path | str) -> None:
@@ -281,17 +281,6 @@ class SqliteStore:
                     # Fold the WAL back into the main file so a clean shutdown leaves one file.
                     self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._writer.close()
-
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- findings -----------------------------------------------------------------------------
 

@@ -1,0 +1,305 @@
+"""The detector bank on the simulated demo city: quiet when nothing is wrong, and the faults found.
+
+    python benchmarks/demo_city_detection.py           # full run (a few minutes), writes
+                                                       # benchmarks/results/demo_city_detection.json
+    python benchmarks/demo_city_detection.py --quick   # smoke run (~1 min): ….quick.json
+
+Only the simulator and the bank (`DetectorBank.process` on every simulated minute): no API, no
+storage, no alarm layer. Two measurements, each on two disjoint sets of seeds: the *tuning* seeds
+(the ones looked at while the bank was developed) and the *report* seeds (held out; the headline).
+
+* Quiet city: normal operation (no fault), `--hours` from midnight, so a full day covers the
+  night, both rush hours and the evening. Findings in the first `--warmup` seconds are not
+  counted (the bank is still learning); the rest are counted per kind and per signal.
+* Scenarios S1, S2, S4, S5, S7 with their default parameters, each injected `--lead` seconds
+  after the simulator (and the bank) started, at a time of day that differs from run to run
+  (night, morning rush, evening rush: `SCENARIO_HOURS`), and watched until its faults have
+  stopped plus `--settle` seconds. A labelled signal (`Simulator.labels`) counts as detected
+  when the bank raises a finding of any kind on it between the label's start and its end plus
+  `GRACE` seconds; the delay is from the label's start to that first finding. Labels of signals
+  the bank does not see (an unregistered device's) are left out. For context, the share of
+  *unlabelled* signals with a finding in the same window is reported too: a recall is only
+  worth something well above it.
+
+`--before PATH` embeds the summary of an earlier run (e.g. of the bank before a change, run with
+`PYTHONPATH=<old checkout>/src`) as "before" in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from safety_nexus.core.types import Finding
+from safety_nexus.detect import DetectConfig, DetectorBank
+from safety_nexus.sim import DEFAULT_START, Simulator
+from safety_nexus.site.load import load_file
+from safety_nexus.site.schema import Site
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "sites" / "demo-city.yaml"
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_PER_HOUR = 6.0  # ISA-18.2: about one alarm per ten minutes
+TUNING_SEEDS = (1, 2, 3)
+REPORT_SEEDS = (101, 102, 103)
+SCENARIOS = ("S1", "S2", "S4", "S5", "S7")
+SCENARIO_HOURS = (2.0, 7.5, 17.0)  # local start hour of a scenario run, by seed index
+GRACE = 60.0  # seconds after a label's end a finding still counts for it
+STEP = 60  # ticks per frame handed to the bank
+
+
+def _site() -> Site:
+    return load_file(SITE)
+
+
+def quiet_run(seed: int, hours: float, warmup: float) -> dict[str, Any]:
+    """Normal operation from midnight: findings after the warm-up, by kind and by signal."""
+    sim = Simulator(_site(), seed=seed)
+    bank = DetectorBank(sim.table, DetectConfig())
+    steps = int(round((warmup + hours * 3600.0) / STEP))
+    counted_from = sim.start + warmup
+    by_kind: collections.Counter[str] = collections.Counter()
+    by_signal: collections.Counter[str] = collections.Counter()
+    by_hour: collections.Counter[int] = collections.Counter()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        result = bank.process(sim.step(STEP))
+        for f in result.findings:
+            if f.time <= counted_from:
+                continue
+            by_kind[f.kind.value] += 1
+            by_signal[f.signal] += 1
+            by_hour[int((f.time - sim.start) // 3600)] += 1
+    total = sum(by_kind.values())
+    return {
+        "seed": seed,
+        "hours": hours,
+        "findings": total,
+        "per_hour": total / hours,
+        "by_kind": dict(sorted(by_kind.items())),
+        "by_hour_of_day": {str(h): by_hour[h] for h in sorted(by_hour)},
+        "top_signals": by_signal.most_common(10),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def scenario_run(scenario: str, seed: int, hour: float, lead: float, settle: float) -> dict[str, Any]:
+    """One scenario injected after `lead` seconds: which labelled signals are found, how fast."""
+    sim = Simulator(_site(), seed=seed, start=DEFAULT_START + hour * 3600.0)
+    bank = DetectorBank(sim.table, DetectConfig())
+    findings: list[Finding] = []
+    for _ in range(int(round(lead / STEP))):
+        bank.process(sim.step(STEP))
+    run = sim.inject(scenario)
+    stop = (run.end if run.end is not None else run.at + 1800.0) + settle
+    while sim.now < stop:
+        findings += bank.process(sim.step(STEP)).findings
+    end = sim.now
+    known = set(sim.table.ids)
+    labels = [lb for lb in run.labels if lb.signal in known]
+    first: dict[str, float] = {}
+    labelled = {lb.signal for lb in labels}
+    hit_unlabelled: set[str] = set()
+    for f in findings:
+        if f.signal not in labelled:
+            hit_unlabelled.add(f.signal)
+    per_label = []
+    for lb in labels:
+        until = (lb.end if lb.end is not None else end) + GRACE
+        times = [f.time for f in findings if f.signal == lb.signal and lb.start <= f.time <= until]
+        kinds = sorted({f.kind.value for f in findings if f.signal == lb.signal})
+        hit = min(times) if times else None
+        if hit is not None:
+            first[lb.signal] = hit - lb.start
+        per_label.append(
+            {
+                "signal": lb.signal,
+                "effect": lb.effect,
+                "start": lb.start - run.at,
+                "detected": hit is not None,
+                "delay": None if hit is None else hit - lb.start,
+                "kinds": kinds,
+                "root": lb.signal.split(".", 1)[0] == run.root_cause,
+            }
+        )
+    others = len(known) - len(labelled)
+    return {
+        "scenario": scenario,
+        "seed": seed,
+        "start_hour": hour,
+        "root_cause": run.root_cause,
+        "labels": len(labels),
+        "detected": len(first),
+        "delays": sorted(first.values()),
+        "root_labels": sum(1 for p in per_label if p["root"]),
+        "root_detected": sum(1 for p in per_label if p["root"] and p["detected"]),
+        "unlabelled_hit_fraction": len(hit_unlabelled) / others if others else 0.0,
+        "findings": len(findings),
+        "per_label": per_label,
+    }
+
+
+def summarise_scenarios(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for sc in SCENARIOS:
+        mine = [r for r in runs if r["scenario"] == sc]
+        if not mine:
+            continue
+        labels = sum(r["labels"] for r in mine)
+        detected = sum(r["detected"] for r in mine)
+        delays = [d for r in mine for d in r["delays"]]
+        effects: dict[str, list[int]] = {}
+        for r in mine:
+            for p in r["per_label"]:
+                e = effects.setdefault(p["effect"], [0, 0])
+                e[0] += int(p["detected"])
+                e[1] += 1
+        out[sc] = {
+            "runs": len(mine),
+            "labels": labels,
+            "detected": detected,
+            "recall": detected / labels if labels else None,
+            "median_delay": statistics.median(delays) if delays else None,
+            "root_labels": sum(r["root_labels"] for r in mine),
+            "root_detected": sum(r["root_detected"] for r in mine),
+            "by_effect": {k: {"detected": v[0], "labels": v[1]} for k, v in sorted(effects.items())},
+            "unlabelled_hit_fraction": float(np.mean([r["unlabelled_hit_fraction"] for r in mine])),
+        }
+    return out
+
+
+def summarise_quiet(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    hours = sum(r["hours"] for r in runs)
+    total = sum(r["findings"] for r in runs)
+    kinds: collections.Counter[str] = collections.Counter()
+    for r in runs:
+        kinds.update(r["by_kind"])
+    return {
+        "seeds": [r["seed"] for r in runs],
+        "hours": hours,
+        "findings": total,
+        "per_hour": total / hours if hours else None,
+        "per_hour_by_seed": {str(r["seed"]): r["per_hour"] for r in runs},
+        "worst_seed_per_hour": max(r["per_hour"] for r in runs),
+        "by_kind": dict(sorted(kinds.items())),
+    }
+
+
+def one_line(summary: dict[str, Any]) -> str:
+    q = summary["quiet"]
+    parts = [f"quiet={q['per_hour']:.1f} findings/h (target ≤ {TARGET_PER_HOUR:g})"]
+    for sc, s in summary["scenarios"].items():
+        delay = "–" if s["median_delay"] is None else f"{s['median_delay']:.0f} s"
+        parts.append(
+            f"{sc} {s['detected']}/{s['labels']} labels, root {s['root_detected']}/"
+            f"{s['root_labels']}, median delay {delay}"
+        )
+    return "; ".join(parts)
+
+
+def _quiet_job(args: tuple[int, float, float]) -> dict[str, Any]:
+    return quiet_run(*args)
+
+
+def _scenario_job(args: tuple[str, int, float, float, float]) -> dict[str, Any]:
+    return scenario_run(*args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run (not a measurement)")
+    parser.add_argument("--hours", type=float, default=None, help="quiet hours per seed")
+    parser.add_argument("--warmup", type=float, default=600.0, help="seconds not counted (quiet)")
+    parser.add_argument("--lead", type=float, default=1800.0, help="seconds before injection")
+    parser.add_argument("--settle", type=float, default=600.0, help="seconds watched after a fault")
+    parser.add_argument("--seeds", type=int, nargs="*", default=None, help="report seeds")
+    parser.add_argument("--tuning-seeds", type=int, nargs="*", default=None)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (results identical)")
+    parser.add_argument("--before", type=Path, default=None, help="JSON of an earlier run")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON")
+    args = parser.parse_args(argv)
+    hours = args.hours if args.hours is not None else (1.0 if args.quick else 24.0)
+    report = tuple(args.seeds) if args.seeds is not None else REPORT_SEEDS
+    tuning = tuple(args.tuning_seeds) if args.tuning_seeds is not None else TUNING_SEEDS
+    if args.quick:
+        tuning = tuning[:1]
+
+    t0 = time.perf_counter()
+    sets = {"report": report, "tuning": tuning}
+    quiet_jobs = [(s, hours, args.warmup) for seeds in sets.values() for s in seeds]
+    scen_jobs = [
+        (sc, s, SCENARIO_HOURS[i % len(SCENARIO_HOURS)], args.lead, args.settle)
+        for seeds in sets.values()
+        for i, s in enumerate(seeds)
+        for sc in SCENARIOS
+    ]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        quiet = list(pool.map(_quiet_job, quiet_jobs))
+        scen = list(pool.map(_scenario_job, scen_jobs))
+    results: dict[str, Any] = {}
+    for name, seeds in sets.items():
+        q = [r for r in quiet if r["seed"] in seeds]
+        s = [r for r in scen if r["seed"] in seeds]
+        results[name] = {
+            "quiet": summarise_quiet(q),
+            "scenarios": summarise_scenarios(s),
+            "quiet_runs": q,
+            "scenario_runs": s,
+        }
+    config = DetectConfig()
+    out: dict[str, Any] = {
+        "benchmark": "demo_city_detection",
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "command": " ".join(
+            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "site": str(SITE.relative_to(ROOT)),
+        "config": config.model_dump(mode="json"),
+        "protocol": {
+            "quiet_hours_per_seed": hours,
+            "warmup_seconds": args.warmup,
+            "scenario_lead_seconds": args.lead,
+            "scenario_settle_seconds": args.settle,
+            "scenario_start_hours": list(SCENARIO_HOURS),
+            "grace_seconds": GRACE,
+            "frame_ticks": STEP,
+        },
+        "target_quiet_per_hour": TARGET_PER_HOUR,
+        "seeds": {k: list(v) for k, v in sets.items()},
+        "results": results,
+        "pass": results["report"]["quiet"]["worst_seed_per_hour"] <= TARGET_PER_HOUR,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    if args.before is not None:
+        before = json.loads(args.before.read_text(encoding="utf-8"))
+        out["before"] = {
+            "command": before.get("command"),
+            "config": before.get("config"),
+            **{
+                name: {k: v for k, v in res.items() if k in ("quiet", "scenarios")}
+                for name, res in before["results"].items()
+            },
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "demo_city_detection.quick.json" if args.quick else "demo_city_detection.json"
+    path = args.out or RESULTS / name
+    path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    for name, res in results.items():
+        print(f"  {name} seeds {list(sets[name])}: {one_line(res)}", file=sys.stderr)
+    print(f"demo_city_detection: {one_line(results['report'])}")
+    return 0 if out["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
