@@ -10,6 +10,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: demo test lint typecheck bench system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@# Debian's own python3 needs python3-venv for `-m venv`; install it when ensurepip is missing.
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || bash scripts/ensure-debian-packages.sh python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'

@@ -219,3 +219,11 @@ def test_scenarios_listed_and_injectable(sim_runtime: Runtime) -> None:
     r = client.post("/api/v1/scenarios/S99/inject")
     assert r.status_code == 404
     assert "S99" in r.json()["error"]
+
+
+def test_history_needs_a_non_empty_range(http_client: TestClient) -> None:
+    r = http_client.get(
+        "/api/v1/signals/pump-1.pressure/history", params={"since": 10.0, "until": 5.0}
+    )
+    assert r.status_code == 400
+    assert "empty time range" in r.json()["error"]

@@ -12,6 +12,7 @@ from safety_nexus.core.errors import (
     IngestError,
     NexusError,
     NotFoundError,
+    RequestError,
 )
 
 
@@ -24,6 +25,8 @@ def _status(err: NexusError) -> int:
         return 409
     if isinstance(err, ConfigError):
         return 422
+    if isinstance(err, RequestError):
+        return 400
     return 500
 
 

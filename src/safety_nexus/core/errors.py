@@ -63,5 +63,9 @@ class StoreError(NexusError):
     """Storage failed or holds data this version cannot read."""
 
 
+class RequestError(NexusError):
+    """A request is malformed in a way no narrower error describes (an empty time range)."""
+
+
 class NotFoundError(NexusError):
     """A named thing (signal, asset, alarm, scenario) does not exist."""

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from safety_nexus.api.deps import RuntimeDep
 from safety_nexus.api.schemas import HistoryPublic, Point, SignalPublic
-from safety_nexus.core.errors import NotFoundError
+from safety_nexus.core.errors import NotFoundError, RequestError
 from safety_nexus.pipeline.runtime import Runtime
 
 router = APIRouter(tags=["signals"])
@@ -63,7 +63,7 @@ def signal_history(
     until_ = now if until is None else until
     since_ = until_ - 900.0 if since is None else since
     if since_ >= until_:
-        raise NotFoundError("empty time range: 'since' must be before 'until'")
+        raise RequestError("empty time range: 'since' must be before 'until'")
     times, values = runtime.history.read(signal, since_, until_, max_points=max_points)
     base = _signal(runtime, i, math.nan, math.nan)
     return HistoryPublic(
