@@ -99,8 +99,9 @@ def test_fault_alarm_appears_and_is_acknowledged(live_demo: tuple[str, Runtime])
             power = page.locator('[data-testid="subsystem-tile"][data-subsystem="power"]')
             expect(power).not_to_have_attribute("data-status", "normal", timeout=30_000)
 
-            row.get_by_test_id("ack-button").click()
+            # the list re-sorts as alarms arrive: address the row by its alarm, not its place
             same = page.locator(f'[data-testid="alarm-row"][data-alarm-id="{alarm_id}"]')
+            same.get_by_test_id("ack-button").click()
             # acknowledged while active, or closed (gone from the list) if it had returned
             expect(same.and_(page.locator('[data-state="unacknowledged"]'))).to_have_count(
                 0, timeout=10_000

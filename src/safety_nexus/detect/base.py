@@ -88,6 +88,10 @@ class BaselineView(Protocol):
     inv_std: F32
     z: F32  # (x - mean) / std, NaN where missing
     zc: F32  # z winsorised at ±clip; finite everywhere (meaningless where missing)
+    local_mean: F64  # the local level (short memory)
+    local_std: F32  # robust std of the residual against the local level, floored
+    zl: F32  # (x - local_mean) / local_std, NaN where missing
+    zlc: F32  # zl winsorised at ±clip, finite everywhere
     d: F64  # x minus the previous sample of the same signal; NaN where missing or first
     last_t: F64  # time of the latest sample, this row included; -inf before the first
     pmb: Bools  # sample present
@@ -99,7 +103,8 @@ class BaselineView(Protocol):
 
     @property
     def moved(self) -> Index:
-        """Columns whose mean a detector moved during this row (usually empty)."""
+        """Columns whose mean a detector moved during this row or the previous one (usually
+        empty): a detector that runs before the one that moved it hears of it a row later."""
         ...
 
     def shift_mean(self, cols: Index, delta: F64) -> None:
@@ -107,8 +112,13 @@ class BaselineView(Protocol):
         level that a detector has established."""
         ...
 
+    def relevel(self, cols: Index) -> None:
+        """Restart the local level of `cols` from this row's sample once it is learned (after a
+        step, instead of letting the local level creep after it)."""
+        ...
+
     def scale_by(self, cols: Index, factor: F64) -> None:
-        """Multiply the scale of `cols` by `factor` once this row is learned."""
+        """Multiply the scales (long and local) of `cols` by `factor` once this row is learned."""
         ...
 
 
@@ -201,22 +211,27 @@ class ActiveSet:
 
 
 class Cusum(ScratchState):
-    """Page's CUSUM, R statistics side by side over n signals (state shape (R, n)).
+    """Page's CUSUM: an upper and a lower statistic for each of R inputs over n signals.
 
-    Row r accumulates S_r ← max(0, S_r + w·(sign_r·u − k_r)) and counts N_r, the weighted samples
-    since S_r was last zero, so that mean(sign_r·u) over the run ≈ k_r + S_r / N_r (the usual
-    estimate of the shift size once the statistic fires). `w` is the 0/1 sample weight.
+    State has shape (2, R, n). For input r, side 0 accumulates S ← max(0, S + w·(u_r − k[0, r]))
+    and side 1 S ← max(0, S + w·(−u_r − k[1, r])); N counts the weighted samples since S was last
+    zero, so that mean(±u_r) over the run ≈ k + S / N (the usual estimate of the shift size once
+    the statistic fires). `u` and the weight `w` have shape (R, n) or (n,) (shared by every
+    input); `w` is 0 for a missing sample, and also where a statistic is switched off.
     """
 
     _scratch = ("_inc", "_tmp", "_fired", "_zero")
 
-    def __init__(self, sign: list[float], k: list[float], h: list[float], n: int) -> None:
-        r = len(sign)
-        self.sign = np.asarray(sign, dtype=np.float32).reshape(r, 1)
-        self.k = np.asarray(k, dtype=np.float32).reshape(r, 1)
-        self.h = np.asarray(h, dtype=np.float32).reshape(r, 1)
-        self.S: F32 = np.zeros((r, n), dtype=np.float32)
-        self.N: F32 = np.zeros((r, n), dtype=np.float32)
+    def __init__(self, k: list[list[float]], h: list[list[float]], n: int) -> None:
+        kk = np.asarray(k, dtype=np.float32)
+        if kk.ndim != 2 or kk.shape[0] != 2:
+            raise ValueError("k needs shape (2, R)")
+        r = kk.shape[1]
+        self.sign = np.asarray([1.0, -1.0], dtype=np.float32).reshape(2, 1, 1)
+        self.k = kk.reshape(2, r, 1)
+        self.h = np.asarray(h, dtype=np.float32).reshape(2, r, 1)
+        self.S: F32 = np.zeros((2, r, n), dtype=np.float32)
+        self.N: F32 = np.zeros((2, r, n), dtype=np.float32)
         self._alloc_scratch()
 
     def _alloc_scratch(self) -> None:
@@ -244,19 +259,211 @@ class Cusum(ScratchState):
 
     @property
     def fired(self) -> Bools:
-        return self._fired
+        """Per signal: some statistic crossed its threshold on the last row."""
+        out: Bools = np.empty(self._fired.shape[-1], dtype=np.bool_)
+        np.logical_or.reduce(self._fired.reshape(-1, self._fired.shape[-1]), axis=0, out=out)
+        return out
 
-    def best(self, cols: Index) -> tuple[NDArray[np.intp], F64, F64]:
-        """For fired columns: the statistic with the largest S/h, its S/h, and its run length."""
-        ratio = (self.S[:, cols] / self.h).astype(np.float64)
-        row = np.argmax(ratio, axis=0)
+    def best(self, cols: Index) -> tuple[Index, Index, F64, F64]:
+        """For fired columns: side (0 up, 1 down) and input of the statistic with the largest
+        S/h, that S/h, and its run length."""
+        r = self.S.shape[1]
+        ratio = (self.S[:, :, cols] / self.h).astype(np.float64).reshape(2 * r, -1)
+        best = np.argmax(ratio, axis=0)
         pick = np.arange(cols.shape[0])
-        return row, ratio[row, pick], self.N[row, cols].astype(np.float64)
+        side, inp = np.divmod(best, r)
+        return side, inp, ratio[best, pick], self.N[side, inp, cols].astype(np.float64)
+
+    def largest(self, out: F32) -> F32:
+        """Per input and signal: the larger of the two sides' S (into `out`, shape (R, n))."""
+        np.maximum(self.S[0], self.S[1], out=out)
+        return out
 
     def reset(self, cols: Index) -> None:
-        self.S[:, cols] = 0.0
-        self.N[:, cols] = 0.0
-        self._fired[:, cols] = False
+        self.S[:, :, cols] = 0.0
+        self.N[:, :, cols] = 0.0
+        self._fired[:, :, cols] = False
+
+
+class Vif(ScratchState):
+    """Variance inflation of R inputs over n signals, each at its own time scale.
+
+    A CUSUM that integrates over about T samples is calibrated for independent samples: over T
+    samples their sum varies as √T. Autocorrelated input (sensor noise with a time constant,
+    process dynamics, a level that wanders) varies more, by the factor √VIF, and a CUSUM fed with
+    it raises findings all day. The VIF at scale T is measured per signal: s ← s + λ·w·(u − s) is
+    the input smoothed by an EWMA with λ = 2/(T + 1) (whose variance on independent input matches
+    a T-sample mean's), and c = λ/(2 − λ)·(1 − (1 − λ)^(2n)) is what the variance of s would be
+    for independent unit-variance input n samples after the start (or a `reset`). s²/c is then an
+    unbiased one-sample estimate of the VIF from the very first sample (the bias correction of an
+    EWMA started at zero).
+
+    The estimate `v` is the running average of these samples, then (once it has seen
+    max(`memory`·T, `min_memory`) of them) their EWMA over that many: precise on a stationary
+    signal, and still able to follow the day. It is *calibrated* (`mature`) after `mature`
+    windows of T samples, and `white` says how far from 1 it may be on independent input. s
+    moves with every sample, the estimate only every `EVERY` rows (`due`), with the weight of the
+    samples seen since: s changes little within a few samples (T ≥ 7.5), and learning is the
+    costly part. Two things keep a real shift out of the estimate: each sample is winsorised at
+    `cap` × the current estimate (as the baseline winsorises residuals; the bias this leaves on
+    Gaussian input is divided out), and it learns only where the caller's mask allows (callers
+    stop it while the CUSUM it calibrates climbs).
+
+    On independent input v ≈ 1 at every scale; on an AR(1) input with coefficient φ it tends to
+    (1 + φ(1 − λ)) / (1 − φ(1 − λ)): about 2τ for a time constant τ much shorter than T, about T
+    for one much longer (the input is then nearly constant over the window).
+    """
+
+    _scratch = ("_d", "_q", "_b", "_c", "_cap", "_one")
+    EVERY: ClassVar[int] = 8  # rows between two learning steps
+
+    def __init__(
+        self,
+        scales: list[float],
+        n: int,
+        *,
+        memory: float,
+        min_memory: float,
+        mature: float,
+        cap: float,
+    ) -> None:
+        r = len(scales)
+        self.cap = np.float32(cap)
+        # Winsorising a Gaussian s²/c ~ v·χ²₁ at cap·v keeps E[min(χ²₁, cap)] of v on average;
+        # the samples are divided by that, so that the estimate stays unbiased.
+        root = math.sqrt(cap / 2.0)
+        kept = (
+            1.0
+            - (1.0 - cap) * math.erfc(root)
+            - math.sqrt(2.0 * cap / math.pi) * math.exp(-cap / 2.0)
+        )
+        self.unbias = np.float32(1.0 / kept)
+        t = np.asarray(scales, dtype=np.float64)
+        lam = 2.0 / (t + 1.0)
+        self.lam = lam.astype(np.float32).reshape(r, 1)
+        # The recursion for c has a closed form: c_inf·(1 − (1 − λ)^(2n)) after n samples.
+        self._c_inf = (lam / (2.0 - lam)).astype(np.float32).reshape(r, 1)
+        self._log_decay = (2.0 * np.log1p(-lam)).astype(np.float32).reshape(r, 1)
+        self._n_settled = (np.log(1e-8) / (2.0 * np.log1p(-lam))).tolist()
+        span = np.maximum(memory * t, min_memory)
+        self.a_min = (1.0 / span).astype(np.float32).reshape(r, 1)
+        # Calibration samples (at least one; never beyond the EWMA's own span).
+        self.n_mature = np.clip(mature * t, 1.0, span).astype(np.float32).reshape(r, 1)
+        # Samples behind the estimate: it counts up to 2·span (an EWMA of span M averages about
+        # 2M samples' worth). On white input the estimate's relative variance is then
+        # spread/count: the mean of χ²₁ samples of s²/c taken every K = EVERY samples, each
+        # correlated with the next by ρ = (1 − λ)^(2K), has variance (2K/count)·(1 + ρ)/(1 − ρ)
+        # (about (T + 1)/count when K ≪ T, 2K/count when K ≫ T).
+        self._n_cap = (2.0 * span).astype(np.float32).reshape(r, 1)
+        rho = (1.0 - lam) ** (2 * self.EVERY)
+        self._spread = (2.0 * self.EVERY * (1.0 + rho) / (1.0 - rho)).astype(np.float32)
+        self._spread = self._spread.reshape(r, 1)
+        self.s: F32 = np.zeros((r, n), dtype=np.float32)
+        self.smoothed: F32 = np.zeros(n, dtype=np.float32)  # samples in s (since a reset)
+        self.v: F32 = np.ones((r, n), dtype=np.float32)
+        self.count: F32 = np.zeros((r, n), dtype=np.float32)  # samples learned, capped
+        self.pending: F32 = np.zeros(n, dtype=np.float32)  # samples since the last learning
+        self.rows = 0  # rows smoothed; learning is due every EVERY rows
+        # Inputs whose c has not reached c_inf for every signal yet.
+        self.unsettled: list[int] = list(range(r)) if n else []
+        self._alloc_scratch()
+
+    def _alloc_scratch(self) -> None:
+        shape = self.s.shape
+        self._d: F32 = np.empty(shape, dtype=np.float32)
+        self._q: F32 = np.empty(shape, dtype=np.float32)
+        self._b: F32 = np.empty(shape, dtype=np.float32)
+        self._c: F32 = np.empty(shape, dtype=np.float32)
+        self._cap: F32 = np.empty(shape, dtype=np.float32)
+        self._one: F32 = np.ones(shape, dtype=np.float32)
+
+    def smooth(self, w: F32) -> F32:
+        """Advance s by the input already written into `delta` (u − s, see `delta`) with the
+        sample weight `w` (n,)."""
+        d = self._d
+        np.multiply(d, self.lam, out=d)
+        np.multiply(d, w, out=d)
+        np.add(self.s, d, out=self.s)
+        np.add(self.pending, w, out=self.pending)
+        self.rows += 1
+        return self.s
+
+    @property
+    def delta(self) -> F32:
+        """Scratch of shape (R, n): write u − s here before `smooth`."""
+        return self._d
+
+    @property
+    def due(self) -> bool:
+        """Whether this row (the last one smoothed) is a learning row."""
+        return self.rows % self.EVERY == 0
+
+    def learn(self, mask: Bools) -> None:
+        """v ← v + b·(min(s²/c, cap·max(v, 1))·unbias − v) where `mask` (R, n) allows it, with
+        w the samples seen since the last learning step and b = min(w·max(1/count, a_min), 1):
+        a running average, then the EWMA. Call on `due` rows."""
+        b, q, w, c = self._b, self._q, self._cap, self._c
+        # c after n samples since the start (or a reset) is c_inf·(1 − (1 − λ)^(2n)); once
+        # every signal is far enough in for (1 − λ)^(2n) to vanish in float32, it is c_inf.
+        np.add(self.smoothed, self.pending, out=self.smoothed)
+        c[...] = self._c_inf
+        if self.unsettled:
+            # Only the inputs some signal still needs it for (the fast ones settle in minutes).
+            least = float(self.smoothed.min())
+            self.unsettled = [j for j in self.unsettled if least < self._n_settled[j]]
+            for j in self.unsettled:
+                cj = c[j]
+                np.multiply(self._log_decay[j], self.smoothed, out=cj)
+                np.exp(cj, out=cj)
+                np.subtract(np.float32(1.0), cj, out=cj)
+                np.multiply(cj, self._c_inf[j], out=cj)
+        np.multiply(mask, self.pending, out=w)
+        self.pending.fill(0.0)
+        np.add(self.count, w, out=self.count)
+        np.minimum(self.count, self._n_cap, out=self.count)
+        # 1/count (never 1/0: a weight of 0 leaves b at 0 below).
+        np.maximum(self.count, self._one, out=b)
+        np.divide(np.float32(1.0), b, out=b)
+        np.maximum(b, self.a_min, out=b)
+        np.multiply(b, w, out=b)
+        np.minimum(b, self._one, out=b)
+        np.multiply(self.s, self.s, out=q)
+        # Before the first sample c is 0 and so is s: 0/0 would be NaN, and 0·NaN too.
+        np.maximum(c, np.float32(1e-30), out=c)
+        np.divide(q, c, out=q)
+        # The cap is relative to the estimate, floored at 1 (the estimate itself may be below 1,
+        # and at 0 a purely relative cap could never let it grow again).
+        np.maximum(self.v, self._one, out=self._cap)
+        np.multiply(self._cap, self.cap, out=self._cap)
+        np.minimum(q, self._cap, out=q)
+        np.multiply(q, self.unbias, out=q)
+        np.subtract(q, self.v, out=q)
+        np.multiply(q, b, out=q)
+        np.add(self.v, q, out=self.v)
+
+    @property
+    def mature(self) -> Bools:
+        """Per input and signal: calibrated (a fresh array)."""
+        return self.count >= self.n_mature
+
+    def white(self, z: float, out: F32) -> F32:
+        """Per input and signal: the largest estimate still within `z` standard errors of 1,
+        the value on white input (the estimate's relative standard error there is about
+        √(T/count))."""
+        np.maximum(self.count, self._one, out=out)
+        np.divide(self._spread, out, out=out)
+        np.sqrt(out, out=out)
+        np.multiply(out, np.float32(z), out=out)
+        np.add(out, self._one, out=out)
+        return out
+
+    def reset(self, cols: Index) -> None:
+        """Restart the smoothed input of `cols` (after a shift was established there); the bias
+        correction restarts with it."""
+        self.s[:, cols] = 0.0
+        self.smoothed[cols] = 0.0
+        self.pending[cols] = 0.0
+        self.unsettled = list(range(self.s.shape[0]))
 
 
 def const32(n: int, value: float) -> F32:

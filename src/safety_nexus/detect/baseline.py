@@ -1,5 +1,12 @@
 """Robust streaming baseline: mean and scale per signal, that every other detector standardises by.
 
+Two memories per signal. The *mean* remembers long (`halflife`, thousands of samples), so that a
+small, sustained shift stands out against it; the *local level* remembers short
+(`local_halflife`, a dozen samples), so that a signal whose level wanders by itself — a
+temperature following the load, a pressure following the traffic — is followed closely and a
+step still stands out against where it just was. Each has its own robust scale (the local one
+learned with the long memory: the noise level is a property of the sensor, the level is not).
+
 The mean starts as an exact running average (weight 1/n) and turns into an EWMA of the configured
 half-life once n reaches 1/alpha; during that running start the one-step residuals
 x_n − mean_{n−1} of a stationary signal are independent, so a CUSUM on them is not fooled by the
@@ -77,6 +84,11 @@ class Baseline(ScratchState):
         "_nc",
         "_neff",
         "_floor",
+        "zl",
+        "zlc",
+        "_al",
+        "_alpha_l",
+        "_rl64",
     )
 
     def __init__(self, n: int, config: DetectConfig | None = None) -> None:
@@ -93,8 +105,14 @@ class Baseline(ScratchState):
         self.count: F32 = np.full(n, 1e-30, dtype=np.float32)
         self.last: F64 = np.full(n, np.nan, dtype=np.float64)  # previous sample of each signal
         self.last_t: F64 = np.full(n, -np.inf, dtype=np.float64)
-        # Re-centring requests of this row: (cols, mean delta, scale factor).
+        self.local_mean: F64 = np.zeros(n, dtype=np.float64)
+        self.local_mad: F32 = np.zeros(n, dtype=np.float32)
+        self.local_std: F32 = np.ones(n, dtype=np.float32)
+        self.inv_local_std: F32 = np.ones(n, dtype=np.float32)
+        # Re-centring requests of this row: (cols, mean delta, scale factor); relevel requests.
         self._pending: list[tuple[Index, F64 | None, F64 | None]] = []
+        self._relevel: list[Index] = []
+        self._moved_prev: Index = EMPTY_INDEX  # columns moved at the last commit
         self._n_cold = n  # signals not warmed up yet; 0 switches off the warm-up path
         self.t = float("-inf")
         self._alloc_scratch()
@@ -120,6 +138,11 @@ class Baseline(ScratchState):
         self._nc: F32 = const32(n, -cfg.clip)
         self._neff: F32 = const32(n, cfg.n_eff)
         self._floor: F32 = const32(n, cfg.min_sigma)
+        self.zl: F32 = np.empty(n, dtype=np.float32)
+        self.zlc: F32 = np.empty(n, dtype=np.float32)
+        self._al: F32 = np.empty(n, dtype=np.float32)
+        self._alpha_l: F32 = const32(n, cfg.local_alpha)
+        self._rl64: F64 = np.empty(n, dtype=np.float64)
         self.pw: F32 = self.pm
         self.warmb: Bools | None = None
         self.first: Bools | None = None
@@ -177,6 +200,11 @@ class Baseline(ScratchState):
         # the zero weight of a missing sample gives 0 and not NaN.
         np.fmin(self.z, self._c, out=self.zc)
         np.fmax(self.zc, self._nc, out=self.zc)
+        np.subtract(x, self.local_mean, out=self._rl64)
+        np.copyto(self.zl, self._rl64, casting="same_kind")
+        np.multiply(self.zl, self.inv_local_std, out=self.zl)
+        np.fmin(self.zl, self._c, out=self.zlc)
+        np.fmax(self.zlc, self._nc, out=self.zlc)
         np.subtract(x, self.last, out=self.d)
         # last ← x where present: fmax(x, fmin(last, x)) is x if x is a number and last if x is
         # NaN, exactly and without a mask (`copyto(where=)` is several times slower, and much
@@ -200,18 +228,43 @@ class Baseline(ScratchState):
         np.subtract(rc, self.mad, out=rc)
         np.multiply(rc, a, out=rc)
         np.add(self.mad, rc, out=self.mad)
+        # The local level: weight max(a, alpha_local) (a running average at first, like the
+        # mean), its scale learned with the baseline's long weight a.
+        al = self._al
+        np.multiply(self.pm, self._alpha_l, out=al)
+        np.maximum(al, a, out=al)
+        rc = self._rc
+        np.multiply(self.zlc, self.local_std, out=rc)
+        np.multiply(rc, al, out=self._r32)
+        np.copyto(self._inc64, self._r32)
+        np.add(self.local_mean, self._inc64, out=self.local_mean)
+        np.abs(rc, out=rc)
+        np.subtract(rc, self.local_mad, out=rc)
+        np.multiply(rc, a, out=rc)
+        np.add(self.local_mad, rc, out=self.local_mad)
         if self.first is not None:
             # The first sample defines the mean exactly (the float32 path above would round it)
             # and says nothing about the scale (its residual is against the initial 0).
             first = self.first
             self.mean[first] = self.x[first]
             self.mad[first] = 0.0
+            self.local_mean[first] = self.x[first]
+            self.local_mad[first] = 0.0
             self.first = None
+        self._moved_prev = self._moved_now()
         if self._pending:
             self._apply_pending()
+        if self._relevel:
+            cols = np.concatenate(self._relevel)
+            self._relevel.clear()
+            present = cols[self.pmb[cols]]
+            self.local_mean[present] = self.x[present]
         np.multiply(self.mad, np.float32(KAPPA), out=self.std)
         np.fmax(self.std, self._floor, out=self.std)
         np.divide(np.float32(1.0), self.std, out=self.inv_std)
+        np.multiply(self.local_mad, np.float32(KAPPA), out=self.local_std)
+        np.fmax(self.local_std, self._floor, out=self.local_std)
+        np.divide(np.float32(1.0), self.local_std, out=self.inv_local_std)
 
     def learn(self, t: float, x: F64) -> None:
         """prepare + commit: learn a row when no detector needs to look at it."""
@@ -220,12 +273,20 @@ class Baseline(ScratchState):
 
     # -- re-centring requested by detectors ----------------------------------------------------
 
-    @property
-    def moved(self) -> Index:
-        if not self._pending:
-            return EMPTY_INDEX
+    def _moved_now(self) -> Index:
         moved = [cols for cols, delta, _ in self._pending if delta is not None]
         return np.unique(np.concatenate(moved)) if moved else EMPTY_INDEX
+
+    @property
+    def moved(self) -> Index:
+        """Columns whose mean a detector moved during this row or the previous one (so that a
+        detector that runs before the one moving it still hears of it, a row later)."""
+        if not self._pending:
+            return self._moved_prev
+        now = self._moved_now()
+        if not self._moved_prev.shape[0]:
+            return now
+        return np.union1d(now, self._moved_prev)
 
     def shift_mean(self, cols: Index, delta: F64) -> None:
         self._pending.append((cols, delta, None))
@@ -233,12 +294,17 @@ class Baseline(ScratchState):
     def scale_by(self, cols: Index, factor: F64) -> None:
         self._pending.append((cols, None, factor))
 
+    def relevel(self, cols: Index) -> None:
+        self._relevel.append(cols)
+
     def _apply_pending(self) -> None:
         for cols, delta, factor in self._pending:
             if delta is not None:
                 self.mean[cols] += delta
             if factor is not None:
-                self.mad[cols] *= factor.astype(np.float32)
+                f32 = factor.astype(np.float32)
+                self.mad[cols] *= f32
+                self.local_mad[cols] *= f32
         self._pending.clear()
 
     @property
