@@ -149,7 +149,7 @@ def _headless(
         findings: list[Finding] = []
         alarms_raised: set[tuple[str, float]] = set()
         steps = math.ceil(duration / sim.tick)
-        frames = paced(sim, speed=speed, rows_per_batch=max(1, int(speed)))
+        frames = paced(sim, speed=speed, rows_per_batch=1)  # exact duration, live-like batches
         with sim_progress(f"running {scenario}") as progress:
             task = progress.add_task("run", total=steps)
             done = 0
@@ -190,7 +190,11 @@ def _print_summary(
     totals = Table(show_header=False, box=None)
     totals.add_row("findings", str(len(findings)))
     totals.add_row("alarms raised", str(alarms_raised))
-    totals.add_row("alarms open", str(len(open_alarms)))
+    earlier = sum(1 for a in open_alarms if a.first_seen < start)
+    totals.add_row(
+        "alarms open",
+        f"{len(open_alarms)}" + (f" ({earlier} raised before the injection)" if earlier else ""),
+    )
     detected = sum(r.detected for r in results)
     totals.add_row("labelled signals detected", f"{detected}/{len(results)}")
     console.print(totals)
