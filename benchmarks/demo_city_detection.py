@@ -289,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         "target_quiet_per_hour": TARGET_PER_HOUR,
         "seeds": {k: list(v) for k, v in sets.items()},
         "results": results,
-        "pass": results["report"]["quiet"]["worst_seed_per_hour"] <= TARGET_PER_HOUR,
+        # The quick run covers the first hour only, the one in which the bank still calibrates
+        # itself: a smoke test, not the measurement the target is about.
+        "pass": None
+        if args.quick
+        else results["report"]["quiet"]["worst_seed_per_hour"] <= TARGET_PER_HOUR,
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     if args.before is not None:
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, res in results.items():
         print(f"  {name} seeds {list(sets[name])}: {one_line(res)}", file=sys.stderr)
     print(f"demo_city_detection: {one_line(results['report'])}")
-    return 0 if out["pass"] else 1
+    return 1 if out["pass"] is False else 0
 
 
 if __name__ == "__main__":

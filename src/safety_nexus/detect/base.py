@@ -314,7 +314,7 @@ class Vif(ScratchState):
     for one much longer (the input is then nearly constant over the window).
     """
 
-    _scratch = ("_d", "_q", "_b", "_c", "_cap", "_one")
+    _scratch = ("_d", "_q", "_b", "_c", "_w", "_cap", "_one")
     EVERY: ClassVar[int] = 8  # rows between two learning steps
 
     def __init__(
@@ -374,6 +374,7 @@ class Vif(ScratchState):
         self._q: F32 = np.empty(shape, dtype=np.float32)
         self._b: F32 = np.empty(shape, dtype=np.float32)
         self._c: F32 = np.empty(shape, dtype=np.float32)
+        self._w: F32 = np.empty(shape, dtype=np.float32)
         self._cap: F32 = np.empty(shape, dtype=np.float32)
         self._one: F32 = np.ones(shape, dtype=np.float32)
 
@@ -402,7 +403,7 @@ class Vif(ScratchState):
         """v ← v + b·(min(s²/c, cap·max(v, 1))·unbias − v) where `mask` (R, n) allows it, with
         w the samples seen since the last learning step and b = min(w·max(1/count, a_min), 1):
         a running average, then the EWMA. Call on `due` rows."""
-        b, q, w, c = self._b, self._q, self._cap, self._c
+        b, q, w, c = self._b, self._q, self._w, self._c
         # c after n samples since the start (or a reset) is c_inf·(1 − (1 − λ)^(2n)); once
         # every signal is far enough in for (1 − λ)^(2n) to vanish in float32, it is c_inf.
         np.add(self.smoothed, self.pending, out=self.smoothed)

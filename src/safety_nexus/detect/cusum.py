@@ -97,7 +97,8 @@ def time_scale(k: float, h: float) -> float:
 
 class LevelShiftDetector(ScratchState):
     """CUSUM bank for level shifts of unknown size: one up/down pair per allowance against the
-    long baseline, one against the local level, each standardised by its measured VIF."""
+    long baseline (run where the residual is white), one against the local level (run on every
+    signal, standardised by its measured VIF)."""
 
     name: ClassVar[str] = "cusum"
     kind: ClassVar[FindingKind] = FindingKind.LEVEL_SHIFT

@@ -9,8 +9,13 @@ detector works on the residual against the local level, and whitens it: with ρ 
 lag-1 autocorrelation (learned per signal), e_t = z_t − ρ·z_{t−1} is the innovation an AR(1)
 model cannot predict, which is what more sensor noise or more turbulence makes bigger. q is e²
 over its learned (winsorised) mean square, capped at `variance_clip`² so that a spike cannot fire
-it alone. What correlation is left in q is measured at the CUSUM's time scale (`base.Vif`) and
-the deviations q − 1 are shrunk by √VIF before they enter the CUSUM.
+it alone. What correlation is left in q is measured at the upward test's time scale
+(`base.Vif`), and the deviations q − 1 are shrunk by √VIF before they enter that test; the
+downward test takes q as it is (q ≥ 0 bounds what a run of small values can add to it, while
+only the cap bounds a run of large ones), and its threshold is the classic one. The upward
+threshold is higher than the classic one (see `DetectConfig.variance_h_up`). Both tests wait
+until the VIF is calibrated, and for a few local half-lives after a level shift, while the local
+level settles on the new level (a step is not more noise).
 
 The std ratio is estimated from the run (√(k ± S/N), in q) and reported in the signal's unit
 (observed = new innovation std, baseline = old). The baseline's scales then move `recentre` of
@@ -80,6 +85,7 @@ class VarianceDetector(ScratchState):
         "_c",
         "_nc",
         "_msmin",
+        "_neff",
     )
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
@@ -140,6 +146,7 @@ class VarianceDetector(ScratchState):
         self._c: F32 = const32(n, self.config.clip)
         self._nc: F32 = const32(n, -self.config.clip)
         self._msmin: F32 = const32(n, 1e-12)
+        self._neff: F32 = const32(n, self.config.n_eff)
 
     @property
     def active(self) -> Bools:
@@ -156,7 +163,7 @@ class VarianceDetector(ScratchState):
         np.fmax(z, self._nc, out=z)
         # Learning weight: a running average over the warm samples, then the baseline's EWMA.
         np.add(self._count, pw, out=self._count)
-        np.minimum(self._count, np.float32(cfg.n_eff), out=self._count)
+        np.minimum(self._count, self._neff, out=self._count)
         np.divide(pw, self._count, out=aw)
         # Lag-1 autocorrelation of the local residual (ρ itself is updated on learning rows),
         # and the innovation it leaves.
