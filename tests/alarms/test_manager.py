@@ -185,3 +185,11 @@ def test_listeners_see_every_change(manager: AlarmManager) -> None:
         ("pump-1:level_shift", AlarmState.UNACKNOWLEDGED),
         ("pump-1:level_shift", AlarmState.ACKNOWLEDGED),
     ]
+
+
+def test_open_count_follows_the_list(manager: AlarmManager) -> None:
+    manager.on_findings([_finding("pump-1.pressure", 10), _finding("core-a1.cpu_temp", 10)])
+    assert manager.open_count() == 2
+    manager.acknowledge("pump-1:level_shift", "alice")
+    manager.on_recoveries([_recovery("pump-1.pressure", 2000)])
+    assert manager.open_count() == len(manager.alarms(open_only=True)) == 1

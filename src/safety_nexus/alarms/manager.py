@@ -83,6 +83,11 @@ class AlarmManager:
                 raise NotFoundError(f"no alarm '{alarm_id_}'")
             return replace(alarm, signals=list(alarm.signals))
 
+    def open_count(self) -> int:
+        """Alarms on the operators' list, without copying them."""
+        with self._lock:
+            return sum(1 for a in self._alarms.values() if a.open)
+
     def alarms(self, *, open_only: bool = True) -> list[Alarm]:
         """Newest first within priority, most urgent first."""
         with self._lock:

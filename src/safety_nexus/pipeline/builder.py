@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Literal
 
@@ -100,7 +99,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
 
         sim_source = SimulatorSource(
             sim,
-            speed=sim_cfg.speed if math.isfinite(sim_cfg.speed) else math.inf,
+            speed=sim_cfg.speed,
             rows_per_batch=sim_cfg.rows_per_batch,
             schedule=schedule,
             on_inject=on_inject,

@@ -245,7 +245,7 @@ class Runtime:
     # -- views -------------------------------------------------------------------------------
 
     def _on_alarm(self, alarm: Alarm) -> None:
-        self.metrics.open_alarms.set(len(self.alarms.alarms(open_only=True)))
+        self.metrics.open_alarms.set(self.alarms.open_count())
         self.hub.publish("alarm", alarm)
 
     def status(self) -> Status:

@@ -7,7 +7,6 @@ HTTP batches do not come through here: the API hands them to `Runtime.ingest_jso
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 from collections.abc import Callable
@@ -91,14 +90,6 @@ class SimulatorSource:
             known = ", ".join(sorted({d.id for d in SCENARIOS.values()}))
             raise NotFoundError(f"unknown scenario '{scenario}' (known: {known})")
         self._pending.put(Injection(scenario, dict(params)))
-
-    def warm_up(self, seconds: float, submit: Submit, batch_rows: int = 60) -> None:
-        """Run `seconds` of simulated time as fast as possible (arms the detectors)."""
-        steps = max(0, math.ceil(seconds / self.sim.tick))
-        while steps > 0:
-            n = min(batch_rows, steps)
-            submit(self.name, self.sim.step(n))
-            steps -= n
 
     def _apply_pending(self) -> None:
         while True:
