@@ -59,6 +59,10 @@ class AlarmError(NexusError):
     """An alarm operation is not allowed in the alarm's current state."""
 
 
+class EvalError(NexusError):
+    """An evaluation's data (a benchmark corpus, labels, a score file) is missing or malformed."""
+
+
 class StoreError(NexusError):
     """Storage failed or holds data this version cannot read."""
 
