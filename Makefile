@@ -35,8 +35,11 @@ test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest -n auto
 
 # Every benchmark prints a one-line summary and writes its figures to benchmarks/results/.
+# Public datasets (NAB, BATADAL) come from $NEXUS_DATA, by default ../shared/datasets; a
+# benchmark whose data is missing says so and is skipped.
+NEXUS_DATA ?= $(abspath $(CURDIR)/../shared/datasets)
 bench: $(STAMP)
-	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@set -e; for b in benchmarks/*.py; do echo "== $$b"; NEXUS_DATA="$(NEXUS_DATA)" $(BIN)/python $$b; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -31,6 +31,10 @@ class Sig:
     limits: tuple[float, float]
     period: float = 1.0
     description: str = ""
+    # Cross-signal declarations, "{asset}" standing for the asset's id: the signal this one is a
+    # forecast of, and the quantity it is a redundant sensor of.
+    forecast_of: str = ""
+    measures: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,8 @@ SUBSTATION = Kind(
         Sig("voltage", "kV", (10.8, 11.2), (10, 12)),
         Sig("frequency", "Hz", (49.9, 50.1), (49.5, 50.5)),
         Sig("load", "MW", (20, 60), (0, 90)),
-        Sig("load_forecast_a", "MW", (20, 60), (0, 90), 60),
-        Sig("load_forecast_b", "MW", (20, 60), (0, 90), 60),
+        Sig("load_forecast_a", "MW", (20, 60), (0, 90), 60, forecast_of="{asset}.load"),
+        Sig("load_forecast_b", "MW", (20, 60), (0, 90), 60, forecast_of="{asset}.load"),
         Sig("transformer_temp", "°C", (40, 75), (0, 95), 10),
     ),
 )
@@ -162,8 +166,8 @@ TUNNEL = Kind(
     "Tunnel section",
     "critical",
     (
-        Sig("pressure_a", "Pa", (20, 60), (-50, 150)),
-        Sig("pressure_b", "Pa", (20, 60), (-50, 150), description="redundant of pressure_a"),
+        Sig("pressure_a", "Pa", (20, 60), (-50, 150), measures="{asset}-pressure"),
+        Sig("pressure_b", "Pa", (20, 60), (-50, 150), measures="{asset}-pressure"),
         Sig("co", "ppm", (2, 25), (0, 100)),
         Sig("no2", "ppm", (0.02, 0.3), (0, 1)),
         Sig("opacity", "1/km", (0.5, 3), (0, 9)),
@@ -438,7 +442,7 @@ def _seconds(value: float) -> str:
     return f"{_num(value)}s"
 
 
-def _signal(sig: Sig) -> str:
+def _signal(sig: Sig, asset_id: str) -> str:
     parts = [
         f"name: {sig.name}",
         f"unit: {_str(sig.unit)}",
@@ -449,6 +453,10 @@ def _signal(sig: Sig) -> str:
         parts.append(f"period: {_seconds(sig.period)}")
     if sig.description:
         parts.append(f"description: {_str(sig.description)}")
+    if sig.forecast_of:
+        parts.append(f"forecast_of: {sig.forecast_of.format(asset=asset_id)}")
+    if sig.measures:
+        parts.append(f"measures: {sig.measures.format(asset=asset_id)}")
     return "{" + ", ".join(parts) + "}"
 
 
@@ -491,7 +499,7 @@ def render() -> str:
                 f"    criticality: {kind.criticality}",
                 "    signals:",
             ]
-            out += [f"      - {_signal(sig)}" for sig in kind.signals]
+            out += [f"      - {_signal(sig, asset_id)}" for sig in kind.signals]
 
     out += ["", "# Trouble flows from provider to dependant after lag seconds.", "dependencies:"]
     for comment, dep_kind, lag, edges in WIRING:

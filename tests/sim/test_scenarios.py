@@ -215,7 +215,7 @@ def test_s7_the_core_heats_toward_its_limit_and_its_jobs_suffer(demo_city: Site)
     o = _outcome(demo_city, "S7", 420, duration=600)
     _common(o, "S7")
     by = {lb.signal: lb for lb in o.run.labels}
-    assert by["core-a1.cpu_temp"].effect == "rate"
+    assert by["core-a1.cpu_temp"].effect == "time_to_threshold"
     assert {"core-a1.job_latency", "core-a1.utilisation"} <= set(by)
     assert by["core-a1.cpu_temp"].start < by["core-a1.job_latency"].start
     cpu = o.faulty.values[:, o.col("core-a1.cpu_temp")]
@@ -228,6 +228,42 @@ def test_s7_by_chiller_loss_heats_every_node_it_cools(demo_city: Site) -> None:
     assert o.run.root_cause == "chiller-1"
     signals = {lb.signal for lb in o.run.labels}
     assert {f"core-a{i}.inlet_temp" for i in range(1, 5)} <= signals
+
+
+@pytest.mark.parametrize("mode", ["drift", "bias", "stuck"])
+def test_r1_one_redundant_sensor_leaves_the_other(demo_city: Site, mode: str) -> None:
+    o = _outcome(demo_city, "R1", 400, mode=mode, duration=300)
+    _common(o, "R1")
+    (label,) = o.run.labels
+    assert (label.signal, label.effect, label.root_cause) == (
+        "tunnel-2.pressure_b",
+        "disagreement",
+        "tunnel-2",
+    )
+    assert label.end == label.start + 300
+    rows = o.window(label)
+    # Only the sensor's reading changes: its partner, measuring the same pressure, does not.
+    assert np.nanmax(np.abs(o.diff("tunnel-2.pressure_a"))) == 0.0
+    b = o.diff("tunnel-2.pressure_b")[rows]
+    sd = float(o.sim.noise_sd[o.col("tunnel-2.pressure_b")])
+    step = 0.1  # the sensor's resolution: readings are quantised
+    if mode == "drift":  # one noise sigma per minute
+        assert b[-1] == pytest.approx(sd * 300 / 60, abs=step)
+        assert np.all(np.diff(b) > -step - 1e-9)
+    elif mode == "bias":
+        assert np.allclose(b, 4.0 * sd, atol=step)
+    else:
+        stuck = o.faulty.values[rows, o.col("tunnel-2.pressure_b")]
+        assert np.all(stuck == stuck[0])
+    assert not o.diff("tunnel-2.pressure_b")[o.faulty.times >= label.end].any()
+
+
+def test_r1_needs_a_redundant_sensor(demo_city: Site) -> None:
+    sim = Simulator(demo_city, seed=1)
+    with pytest.raises(SimError, match="is not a redundant sensor"):
+        sim.inject("R1", signal="tunnel-2.co")
+    with pytest.raises(SimError, match="parameter 'mode' must be"):
+        sim.inject("R1", mode="melt")
 
 
 def test_injections_are_checked() -> None:

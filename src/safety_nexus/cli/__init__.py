@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from safety_nexus.cli import demo, eval, serve, sim, site
+from safety_nexus.cli import demo, eval, replay, serve, sim, site
 
 app = typer.Typer(
     name="nexus",
@@ -17,6 +17,7 @@ app.add_typer(sim.app, name="sim", help="Run the simulator of the demo city.")
 app.add_typer(eval.app, name="eval", help="Score detection on public benchmarks (NAB).")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("replay")(replay.replay)
 
 
 def main() -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from safety_nexus.core.errors import NexusError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def default_site() -> Path:
@@ -27,7 +28,9 @@ def default_site() -> Path:
 
 
 def fail(err: NexusError | str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+    """Print the error on one line (however long its paths) and never read markup into it
+    (a column named "[kW]" stays as it is); the caller raises the returned Exit."""
+    err_console.print(Text.assemble(("error:", "bold red"), f" {err}"))
     return typer.Exit(code)
 
 

@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 from safety_nexus.core.errors import DetectError
 
 F64 = NDArray[np.float64]
+Index = NDArray[np.intp]
+_CROSS = ("forecast_of", "horizon", "measures")
 
 
 class Criticality(StrEnum):
@@ -65,6 +67,12 @@ class FindingKind(StrEnum):
     FLATLINE = "flatline"  # samples keep arriving but do not move
     RATE = "rate"  # the signal changes faster than it normally does
     LIMIT = "limit"  # outside the declared hard limits
+    FORECAST = "forecast"  # a forecast stopped agreeing with its actual (or another forecast)
+    DISAGREEMENT = "disagreement"  # a redundant sensor departs from the others of its quantity
+    SEASONAL = "seasonal"  # unusual for the time of day (or day of the week), not in value
+    QUANTISATION = "quantisation"  # the sensor's steps coarsened, or it toggles between values
+    TIME_TO_THRESHOLD = "time_to_threshold"  # trending toward a hard limit: crossing forecast
+    OSCILLATION = "oscillation"  # a sustained, regular oscillation (e.g. a control loop hunting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,16 @@ class SignalTable:
     limit_lo: F64  # hard limits; -inf / +inf when none are declared
     limit_hi: F64
     criticality: tuple[Criticality, ...]
+    # Cross-signal declarations (empty arrays: none). `forecast_of[j]` is the column signal j
+    # forecasts (-1: not a forecast), `horizon[j]` how far ahead, seconds; `measures[j]` the
+    # number of the quantity signal j is a redundant sensor of (-1: none), named in `quantities`.
+    forecast_of: Index = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    horizon: F64 = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    measures: Index = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    quantities: tuple[str, ...] = ()
+    # Signal kind: True where the signal is a cumulative counter (monitored as its rate per
+    # second, see detect/counters.py), False for a gauge (empty: every signal is a gauge).
+    counter: NDArray[np.bool_] = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
     index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,10 +140,45 @@ class SignalTable:
         for name in ("assets", "subsystems", "units", "criticality"):
             if len(getattr(self, name)) != n:
                 raise DetectError(f"signal table field '{name}' has the wrong length")
-        for name in ("period", "normal_lo", "normal_hi", "limit_lo", "limit_hi"):
+        for name, fill, dtype in (
+            ("forecast_of", -1, np.intp),
+            ("horizon", 0.0, np.float64),
+            ("measures", -1, np.intp),
+        ):
+            if n and getattr(self, name).shape == (0,):
+                object.__setattr__(self, name, np.full(n, fill, dtype=dtype))
+        if n and self.counter.shape == (0,):
+            object.__setattr__(self, "counter", np.zeros(n, dtype=np.bool_))
+        if self.counter.shape != (n,) or self.counter.dtype != np.bool_:
+            raise DetectError("signal table field 'counter' needs one bool per signal")
+        for name in ("period", "normal_lo", "normal_hi", "limit_lo", "limit_hi", *_CROSS):
             if getattr(self, name).shape != (n,):
                 raise DetectError(f"signal table field '{name}' has the wrong shape")
+        self._check_cross(n)
         object.__setattr__(self, "index", {sid: i for i, sid in enumerate(self.ids)})
+
+    def _check_cross(self, n: int) -> None:
+        fc, ms = self.forecast_of, self.measures
+        if np.any((fc < -1) | (fc >= n) | (fc == np.arange(n))):
+            raise DetectError("signal table field 'forecast_of' must name another column")
+        if np.any(fc[fc[fc >= 0]] >= 0):
+            raise DetectError("signal table field 'forecast_of' names a forecast of a forecast")
+        if not (np.all(np.isfinite(self.horizon)) and np.all(self.horizon >= 0)):
+            raise DetectError("signal table field 'horizon' must be finite and >= 0")
+        if np.any((ms < -1) | (ms >= len(self.quantities))):
+            raise DetectError("signal table field 'measures' refers to an unknown quantity")
+        counts = np.bincount(ms[ms >= 0], minlength=len(self.quantities))
+        if np.any(counts < 2):
+            raise DetectError("every quantity in 'quantities' needs at least two signals")
+
+    def forecast_pairs(self) -> tuple[Index, Index, F64]:
+        """(forecast columns, actual columns, horizons in seconds), in column order."""
+        cols = np.flatnonzero(self.forecast_of >= 0)
+        return cols, self.forecast_of[cols], self.horizon[cols]
+
+    def sensor_groups(self) -> list[Index]:
+        """The columns of each quantity's redundant sensors, in the order of `quantities`."""
+        return [np.flatnonzero(self.measures == q) for q in range(len(self.quantities))]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -145,6 +198,16 @@ class Finding:
     sigma: float  # the baseline's standard deviation, in the signal's unit
     unit: str = ""
     detector: str = ""
+    # What `observed` is when it is not the signal itself (cross-signal findings), e.g.
+    # "error against sub-1.load": observed and baseline are then values of that difference.
+    context: str = ""
+    # Time-to-threshold forecasts: seconds from `time` until the signal is predicted to cross
+    # its hard limit, and an interval around that (eta_high may be inf); None otherwise.
+    eta: float | None = None
+    eta_low: float | None = None
+    eta_high: float | None = None
+    # Oscillations: the period found, seconds (None otherwise).
+    period: float | None = None
 
     @property
     def deviation(self) -> float:
@@ -157,10 +220,25 @@ class Finding:
     def explain(self) -> str:
         """One line an operator can read: what, how far off, in units and in sigmas."""
         u = f" {self.unit}" if self.unit else ""
+        what = f" ({self.context})" if self.context else ""
         return (
-            f"{self.signal}: {self.kind.value.replace('_', ' ')}, observed {self.observed:.6g}{u}"
+            f"{self.signal}: {self.kind.value.replace('_', ' ')}{what},"
+            f" observed {self.observed:.6g}{u}"
             f" vs baseline {self.baseline:.6g}{u} ({self.deviation:+.3g}{u}, {self.sigmas:+.1f}σ)"
+            f"{self._extra()}"
         )
+
+    def _extra(self) -> str:
+        """The forecast or the period, for the findings that carry one."""
+        out = ""
+        if self.eta is not None:
+            lo = self.eta_low if self.eta_low is not None else self.eta
+            hi = self.eta_high if self.eta_high is not None else self.eta
+            hi_s = "∞" if hi == float("inf") else f"{hi:.0f}"
+            out += f"; crosses its limit in ~{self.eta:.0f} s ({lo:.0f}–{hi_s} s)"
+        if self.period is not None:
+            out += f"; period {self.period:.3g} s"
+        return out
 
 
 class AlarmState(StrEnum):

@@ -52,6 +52,10 @@ class Columns:
     period: F64
     limit_lo: F64
     limit_hi: F64
+    # Per-signal allowance and threshold of the long-baseline level-shift CUSUM, for signals
+    # whose expected shift is known (NaN: the config's allowances); None: none is.
+    cusum_k: F64 | None = None
+    cusum_h: F64 | None = None
 
     @property
     def n(self) -> int:
@@ -72,6 +76,12 @@ class Hits:
     baseline: F64 = field(default_factory=lambda: EMPTY_F64)
     sigma: F64 = field(default_factory=lambda: EMPTY_F64)
     recovered: Index = field(default_factory=lambda: EMPTY_INDEX)
+    # Optional evidence, parallel to `onsets` when not empty (see `Finding`): a time-to-
+    # threshold forecast (seconds from the row's time) and its interval; a period (seconds).
+    eta: F64 = field(default_factory=lambda: EMPTY_F64)
+    eta_low: F64 = field(default_factory=lambda: EMPTY_F64)
+    eta_high: F64 = field(default_factory=lambda: EMPTY_F64)
+    period: F64 = field(default_factory=lambda: EMPTY_F64)
 
 
 class BaselineView(Protocol):
@@ -94,6 +104,7 @@ class BaselineView(Protocol):
     zlc: F32  # zl winsorised at ±clip, finite everywhere
     d: F64  # x minus the previous sample of the same signal; NaN where missing or first
     last_t: F64  # time of the latest sample, this row included; -inf before the first
+    last: F64  # the latest sample itself, this row included; NaN before the first
     pmb: Bools  # sample present
     pm: F32  # sample present, 1/0
     pw: F32  # sample present and the signal warmed up, 1/0: weight of every statistic
@@ -153,7 +164,9 @@ class ScratchState:
     _scratch: ClassVar[tuple[str, ...]] = ()
 
     def _alloc_scratch(self) -> None:
-        raise NotImplementedError
+        # Nothing to rebuild for a detector without scratch; one with scratch must say how.
+        if self._scratch:
+            raise NotImplementedError(f"{type(self).__name__} must rebuild its scratch")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -222,14 +235,16 @@ class Cusum(ScratchState):
 
     _scratch = ("_inc", "_tmp", "_fired", "_zero")
 
-    def __init__(self, k: list[list[float]], h: list[list[float]], n: int) -> None:
+    def __init__(self, k: list[list[float]] | F32, h: list[list[float]] | F32, n: int) -> None:
+        # k and h: shape (2, R), or (2, R, n) for allowances and thresholds per signal.
         kk = np.asarray(k, dtype=np.float32)
-        if kk.ndim != 2 or kk.shape[0] != 2:
-            raise ValueError("k needs shape (2, R)")
+        if kk.ndim not in (2, 3) or kk.shape[0] != 2:
+            raise ValueError("k needs shape (2, R) or (2, R, n)")
         r = kk.shape[1]
         self.sign = np.asarray([1.0, -1.0], dtype=np.float32).reshape(2, 1, 1)
-        self.k = kk.reshape(2, r, 1)
-        self.h = np.asarray(h, dtype=np.float32).reshape(2, r, 1)
+        hh = np.asarray(h, dtype=np.float32)
+        self.k = kk if kk.ndim == 3 else kk.reshape(2, r, 1)
+        self.h = hh if hh.ndim == 3 else hh.reshape(2, r, 1)
         self.S: F32 = np.zeros((2, r, n), dtype=np.float32)
         self.N: F32 = np.zeros((2, r, n), dtype=np.float32)
         self._alloc_scratch()
@@ -268,7 +283,8 @@ class Cusum(ScratchState):
         """For fired columns: side (0 up, 1 down) and input of the statistic with the largest
         S/h, that S/h, and its run length."""
         r = self.S.shape[1]
-        ratio = (self.S[:, :, cols] / self.h).astype(np.float64).reshape(2 * r, -1)
+        h = self.h if self.h.shape[-1] == 1 else self.h[:, :, cols]
+        ratio = (self.S[:, :, cols] / h).astype(np.float64).reshape(2 * r, -1)
         best = np.argmax(ratio, axis=0)
         pick = np.arange(cols.shape[0])
         side, inp = np.divmod(best, r)

@@ -311,3 +311,35 @@ class Baseline(ScratchState):
     def warm(self) -> Bools:
         """Signals past their warm-up (a fresh array)."""
         return np.greater_equal(self.count, np.float32(self.config.warmup))
+
+    def prime(self, mean: F64, std: F64, count: F64) -> None:
+        """Start from known statistics, as if each signal had already seen `count` samples with
+        this mean and std (e.g. a historian's long-term record): the mean and the local level
+        are set to `mean`, both scales to `std`, and the running average carries on with the
+        weight of `count` samples (at most the baseline's memory). A shift of δ sigmas can only
+        be told from noise against a mean known to well under δ, i.e. from many more than 1/δ²
+        samples; a fresh baseline would have to stream all of them first.
+
+        Arrays of shape (n,); `std` > 0 and `count` ≥ 1. Signals with `count` ≥ `warmup` are
+        warm at once. Detector state is not touched (call before the first row)."""
+        n, cfg = self.n, self.config
+        arrays = [np.asarray(a, dtype=np.float64) for a in (mean, std, count)]
+        if any(a.shape != (n,) for a in arrays):
+            raise DetectError(f"prime needs arrays of shape ({n},)")
+        m, s, c = arrays
+        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s)) and np.all(np.isfinite(c))):
+            raise DetectError("prime needs finite mean, std and count")
+        if np.any(s <= 0) or np.any(c < 1):
+            raise DetectError("prime needs std > 0 and count >= 1")
+        self.mean[:] = m
+        self.local_mean[:] = m
+        mad = (s / KAPPA).astype(np.float32)
+        self.mad[:] = mad
+        self.local_mad[:] = mad
+        self.count[:] = np.minimum(c, cfg.n_eff)
+        np.multiply(self.mad, np.float32(KAPPA), out=self.std)
+        np.fmax(self.std, self._floor, out=self.std)
+        np.divide(np.float32(1.0), self.std, out=self.inv_std)
+        self.local_std[:] = self.std
+        self.inv_local_std[:] = self.inv_std
+        self._refresh_cold(force=True)

@@ -18,6 +18,7 @@ before.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -56,6 +57,30 @@ class DetectConfig(BaseModel):
     # classic one for k = 1.
     local_k: float = Field(1.0, ge=0.0, description="allowance of the local-level CUSUM (sigmas)")
     local_h: float = Field(7.5, gt=0.0, description="threshold of the local-level CUSUM")
+    # -- level shifts at the statistical limit (see detect/design.py) ----------------------
+    # The defaults above suit real telemetry, whose residual is rarely white. A signal whose
+    # residual is known to be independent noise (verified offline, or a benchmark) can get the
+    # optimal CUSUM's sensitivity: `design.level_shift_config` sets these for a shift size (or
+    # a range of them) and a target false-alarm run length.
+    cusum_sides: Literal["both", "up", "down"] = Field(
+        "both",
+        description=(
+            "directions the long-baseline CUSUMs watch: a known direction ('up' for a response"
+            " time that can only grow) halves their false alarms, i.e. shortens the delay at"
+            " the same false-alarm rate"
+        ),
+    )
+    local_cusum: bool = Field(
+        True,
+        description="run the local-level CUSUM pair (steps on signals that wander by themselves)",
+    )
+    vif_gate: bool = Field(
+        True,
+        description=(
+            "run the long-baseline CUSUMs only where the residual looks white (the VIF test);"
+            " false: run them on every warmed-up signal, for residuals known to be independent"
+        ),
+    )
     # -- calibration on real residuals (variance inflation, see base.Vif and cusum.py) ------
     vif_memory: float = Field(
         50.0,
@@ -154,6 +179,15 @@ class DetectConfig(BaseModel):
     spike_hold: float = Field(10.0, ge=0.0, description="periods a spike finding stays active")
     # -- stale / flatline -----------------------------------------------------------------
     stale_factor: float = Field(3.0, gt=1.0, description="stale after this × period without data")
+    stale_surprise: float = Field(
+        1e-6,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "on a signal that drops samples now and then (learned), a gap is stale only once so"
+            " many samples in a row are missing that its drop rate makes this unlikely"
+        ),
+    )
     flatline_count: int = Field(10, ge=2, description="this many identical samples is a flatline")
     flatline_repeat_max: float = Field(
         0.2,
@@ -195,10 +229,159 @@ class DetectConfig(BaseModel):
             " fraction of its largest distance from the reference"
         ),
     )
+    # -- seasonality-aware baseline (seasonal.py) ------------------------------------------
+    # Times here are in seconds, not periods: a day is a day whatever a signal's sample period.
+    seasonal_every: float = Field(
+        60.0, gt=0.0, description="seconds between the seasonal detector's looks at a signal"
+    )
+    seasonal_days: float = Field(
+        7.0, gt=0.0, description="memory of the daily profile (days; a running average before)"
+    )
+    seasonal_weeks: float = Field(
+        4.0, gt=0.0, description="memory of the day-of-week offsets (weeks)"
+    )
+    seasonal_warmup: float = Field(
+        3.0, ge=1.0, description="days a signal must be watched before a seasonal finding"
+    )
+    seasonal_window: float = Field(
+        1800.0,
+        gt=0.0,
+        description="seconds over which the deviation from the profile is averaged (EWMA)",
+    )
+    seasonal_threshold: float = Field(
+        6.0,
+        gt=0.0,
+        description="the averaged deviation fires beyond this many of its own typical sizes",
+    )
+    seasonal_min_sigmas: float = Field(
+        3.0,
+        ge=0.0,
+        description=(
+            "... and only beyond this many of the signal's local noise sigmas (a profile that"
+            " fits perfectly must not make every wobble abnormal)"
+        ),
+    )
+    seasonal_clear: float = Field(
+        0.5, gt=0.0, lt=1.0, description="a seasonal finding clears below this × its threshold"
+    )
+    # -- stuck / quantisation (quantisation.py) -------------------------------------------
+    quant_rate: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "rate of toggles (a step straight back to the value before) above the learned rate"
+            " that the test is tuned to"
+        ),
+    )
+    quant_factor: float = Field(
+        3.0,
+        gt=1.0,
+        description=(
+            "... and to at least this many times the learned rate (a sensor that was always"
+            " quantised toggles now and then by itself)"
+        ),
+    )
+    quant_floor: float = Field(
+        0.002,
+        gt=0.0,
+        lt=0.5,
+        description="floor of the learned toggle rate (a continuous signal's is 0)",
+    )
+    quant_h: float = Field(10.0, gt=0.0, description="threshold of the toggle-rate CUSUM")
+    quant_clear: float = Field(
+        0.25, gt=0.0, lt=1.0, description="a quantisation finding clears below this × threshold"
+    )
+    # -- time to threshold (threshold.py) -------------------------------------------------
+    ttt_every: float = Field(
+        5.0, gt=0.0, description="seconds between the trend's looks at a signal"
+    )
+    ttt_window: float = Field(
+        60.0, gt=0.0, description="time constant of the trend's exponential weights, seconds"
+    )
+    ttt_horizon: float = Field(
+        1800.0,
+        gt=0.0,
+        description="a finding is raised when the limit is forecast within this many seconds",
+    )
+    ttt_significance: float = Field(
+        3.0, gt=0.0, description="the slope must be this many standard errors from 0"
+    )
+    ttt_z: float = Field(
+        2.0, gt=0.0, description="the forecast's interval: slope ± this many standard errors"
+    )
+    ttt_min_points: float = Field(
+        6.0,
+        ge=3.0,
+        description=(
+            "looks (weighted) a trend needs before it forecasts; at most 1/(1 − e^(−every/window))"
+            " are ever reached"
+        ),
+    )
+    ttt_rate_sigmas: float = Field(
+        5.0,
+        gt=0.0,
+        description=(
+            "... and beyond this many of the signal's typical slopes (its own wander: a slope"
+            " many standard errors from 0 can still be ordinary for an autocorrelated signal)"
+        ),
+    )
+    ttt_memory: float = Field(
+        21600.0, gt=0.0, description="memory of the typical slope, seconds (after a running start)"
+    )
+    ttt_calibration: float = Field(
+        900.0, ge=0.0, description="seconds of looks at a signal before its first forecast"
+    )
+    ttt_clear: float = Field(
+        1.5, gt=1.0, description="a forecast clears when the crossing is beyond this × horizon"
+    )
+    # -- control-loop oscillation (oscillation.py) ----------------------------------------
+    osc_hysteresis: float = Field(
+        2.5,
+        gt=0.0,
+        description="local sigmas the residual must reach on the other side to count a crossing",
+    )
+    osc_min_amplitude: float = Field(
+        3.0,
+        gt=0.0,
+        description=(
+            "amplitude (local sigmas, from the half-wave's mean) a half-wave needs to be regular"
+        ),
+    )
+    osc_tolerance: float = Field(
+        0.3,
+        gt=0.0,
+        lt=1.0,
+        description="a period (two half-waves) is regular within this fraction of the last one",
+    )
+    osc_count: int = Field(
+        2, ge=1, description="regular half-waves in a row that make an oscillation"
+    )
+    osc_min_half: float = Field(
+        3.0, gt=0.0, description="shortest half-period, in samples of the signal"
+    )
+    osc_max_half: float = Field(
+        500.0, gt=0.0, description="longest half-period, in samples of the signal"
+    )
+    osc_clear: float = Field(
+        3.0,
+        gt=1.0,
+        description="an oscillation clears after this many half-periods without a crossing",
+    )
     # -- execution ------------------------------------------------------------------------
     block: int = Field(
         16384, ge=1, description="signals per shard: a shard's state should stay in the L2/L3 cache"
     )
+
+    @model_validator(mode="after")
+    def _check_ttt(self) -> DetectConfig:
+        reachable = 1.0 / (1.0 - math.exp(-self.ttt_every / self.ttt_window))
+        if self.ttt_min_points > reachable:
+            raise ValueError(
+                f"ttt_min_points must not exceed the {reachable:.3g} looks that a window of"
+                " ttt_window seconds holds at one look every ttt_every seconds"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_cusum(self) -> DetectConfig:

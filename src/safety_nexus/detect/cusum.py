@@ -29,6 +29,14 @@ stay calibrated, while this detector keeps the pre-shift mean as its reference: 
 stays active while the mean is away from it and clears once it is back within
 `return_fraction` × the largest distance seen (a return is itself a shift the CUSUM detects).
 
+*At the statistical limit* (residuals known to be white: a benchmark, or a signal checked
+offline). `vif_gate=False` runs the long-baseline statistics from warm-up on, `local_cusum=False`
+drops the local pair, `cusum_sides` watches a known direction only, and a signal whose expected
+shift δ is known gets its own allowance δ/2 and threshold (`DetectorBank(cusum_design=...)`,
+designed with `detect.design`): the optimal CUSUM for it. With a baseline that remembers long
+(`halflife`, `DetectorBank.prime`) the delays come within a few per cent of the optimal
+CUSUM's (benchmarks/shift_delay.py). `rearm` forgets a signal's finding and watches afresh.
+
 Example (seeded): a signal that wanders by itself (an AR(1) process of std 1 with a time
 constant of 200 samples, plus white noise of std 0.5) raises nothing, though its level swings
 by several of its noise sigmas all the time; a step of 2.5 (five noise sigmas) is found at once.
@@ -74,6 +82,7 @@ import numpy as np
 
 from safety_nexus.core.types import FindingKind
 from safety_nexus.detect.base import (
+    BIG32,
     F32,
     F64,
     ActiveSet,
@@ -104,6 +113,7 @@ class LevelShiftDetector(ScratchState):
     kind: ClassVar[FindingKind] = FindingKind.LEVEL_SHIFT
     evidence_unit: ClassVar[str] = "{unit}"
     _scratch = ("_u", "_wt", "_big", "_lb", "_white", "_bound", "_okl", "_strict")
+    _uses_vif: bool = True  # (state pickled before the setting existed)
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
         self.config = config
@@ -111,8 +121,28 @@ class LevelShiftDetector(ScratchState):
         ks = [*config.cusum_k, config.local_k]
         hs = [*config.cusum_h, config.local_h]
         self._long = L = len(config.cusum_k)  # inputs 0..L-1: long baseline; input L: local
-        self._kk = np.asarray(ks, dtype=np.float64)
-        self._cusum = Cusum([ks, ks], [hs, hs], n)
+        # A direction the long-baseline statistics do not watch gets an infinite allowance:
+        # S = max(0, S ± u − 1e30) stays 0, at no cost in the hot path.
+        off = float(BIG32)
+        up = [off if config.cusum_sides == "down" else k for k in config.cusum_k]
+        down = [off if config.cusum_sides == "up" else k for k in config.cusum_k]
+        kq = np.asarray([[*up, config.local_k], [*down, config.local_k]], dtype=np.float32)
+        hq = np.asarray([hs, hs], dtype=np.float32)
+        self._kk = np.asarray(ks, dtype=np.float64)  # (the shift estimate needs k exactly)
+        self._k_own: F64 | None = None
+        if cols.cusum_k is not None and cols.cusum_h is not None:
+            # Signals whose expected shift is known get their own allowance and threshold on
+            # the first long-baseline statistic (same sides); their other ones are off.
+            own = np.isfinite(cols.cusum_k) & np.isfinite(cols.cusum_h)
+            kq = np.repeat(kq[:, :, None], n, axis=2)
+            hq = np.repeat(hq[:, :, None], n, axis=2)
+            k_own = cols.cusum_k[own].astype(np.float32)
+            kq[0, 0, own] = off if config.cusum_sides == "down" else k_own
+            kq[1, 0, own] = off if config.cusum_sides == "up" else k_own
+            kq[:, 1:L, own] = off
+            hq[:, 0, own] = cols.cusum_h[own].astype(np.float32)
+            self._k_own = np.where(own, cols.cusum_k, np.nan)
+        self._cusum = Cusum(kq, hq, n)
         scales = [time_scale(k, h) for k, h in zip(ks, hs, strict=True)]
         opts = {
             "memory": config.vif_memory,
@@ -128,11 +158,15 @@ class LevelShiftDetector(ScratchState):
             self._vif.n_mature[:L], np.float32(config.vif_min_memory)
         ).astype(np.float32)
         self._grown = n == 0  # every VIF of every signal calibrated: the checks stop
-        self._on: Bools = np.zeros(n, dtype=np.bool_)  # the long-baseline CUSUMs run
+        # Without the VIF gate the long-baseline CUSUMs always run (from warm-up on: their
+        # weight is the baseline's); with no local pair either, no VIF is needed at all.
+        self._on: Bools = np.full(n, not config.vif_gate, dtype=np.bool_)
+        self._uses_vif = config.vif_gate or config.local_cusum
         self._local_on: Bools = np.zeros(n, dtype=np.bool_)  # the local CUSUM runs
         self._root: F32 = np.ones(n, dtype=np.float32)  # √VIF of the local CUSUM's input
-        self._freeze_h = (config.vif_freeze * np.asarray(hs, dtype=np.float32)).reshape(-1, 1)
-        self._hold_h = (config.long_hold * np.asarray(hs[:L], dtype=np.float32)).reshape(-1, 1)
+        # Per input, (R, 1) or per signal (R, n).
+        self._freeze_h = np.float32(config.vif_freeze) * self._cusum.h[0]
+        self._hold_h = np.float32(config.long_hold) * self._cusum.h[0, :L]
         self._act = ActiveSet(n)
         # While active: the level before the shift, the largest distance from it so far, whether
         # that level is the local one, and how far the long mean was re-centred meanwhile.
@@ -158,15 +192,31 @@ class LevelShiftDetector(ScratchState):
     def active(self) -> Bools:
         return self._act.mask
 
+    def rearm(self, cols: Index) -> F64:
+        """Forget the level shifts of `cols` and watch them afresh: their findings clear (without
+        a recovery), their statistics restart from zero, and the re-centring their findings
+        caused is handed back (add it to the baseline mean) so that the level before them is
+        the reference again. For an operator who rejects a finding, or a benchmark that needs
+        independent runs. Call between frames."""
+        cols = np.asarray(cols, dtype=np.intp)
+        undo = -self._recentred[cols].astype(np.float64)
+        self._recentred[cols] = 0.0
+        self._cusum.reset(cols)
+        self._vif.reset(cols)
+        if self._act.mask[cols].any():
+            self._act.remove(cols)
+        return undo
+
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
         del t, x
         vif, cs, L = self._vif, self._cusum, self._long
-        # Smooth each input at its scale (winsorised residuals against the two levels).
-        np.subtract(ctx.zc, vif.s[:L], out=vif.delta[:L])
-        np.subtract(ctx.zlc, vif.s[L], out=vif.delta[L])
-        vif.smooth(ctx.pw)
-        if vif.due:  # every few rows: learn the VIFs and decide which CUSUMs run
-            self._learn_and_switch()
+        if self._uses_vif:
+            # Smooth each input at its scale (winsorised residuals against the two levels).
+            np.subtract(ctx.zc, vif.s[:L], out=vif.delta[:L])
+            np.subtract(ctx.zlc, vif.s[L], out=vif.delta[L])
+            vif.smooth(ctx.pw)
+            if vif.due:  # every few rows: learn the VIFs and decide which CUSUMs run
+                self._learn_and_switch()
         wt = self._wt
         np.multiply(self._on, ctx.pw, out=wt[0])
         wt[1:L] = wt[0]
@@ -235,11 +285,13 @@ class LevelShiftDetector(ScratchState):
             np.logical_and(okl, vif.count[:L] >= self._seen_enough, out=okl)
         ok = np.logical_and.reduce(okl, axis=0)
         low = np.logical_and.reduce(big[:L] < self._hold_h, axis=0)
-        np.copyto(self._on, ok, where=low)
-        # The local CUSUM runs once its VIF is calibrated.
+        if cfg.vif_gate:
+            np.copyto(self._on, ok, where=low)
+        # The local CUSUM runs once its VIF is calibrated (if it runs at all).
         if mature is not None:
             calibrated = vif.mature
-            np.copyto(self._local_on, calibrated[L])
+            if cfg.local_cusum:
+                np.copyto(self._local_on, calibrated[L])
             self._grown = bool(calibrated.all())
 
     def _events(self, ctx: BaselineView, fired: bool) -> Hits | None:
@@ -255,7 +307,11 @@ class LevelShiftDetector(ScratchState):
             n_run = np.maximum(runs, 1.0)
             # Mean of u over the run (k + S/N), back in the unit: u is the winsorised residual
             # over its std·√VIF.
-            mean_u = self._kk[inp] + cs.S[side, inp, cols].astype(np.float64) / n_run
+            k = self._kk[inp]
+            if self._k_own is not None:
+                k_own = self._k_own[cols]
+                k = np.where((inp == 0) & np.isfinite(k_own), k_own, k)
+            mean_u = k + cs.S[side, inp, cols].astype(np.float64) / n_run
             sd = np.where(local, ctx.local_std[cols], ctx.std[cols]).astype(np.float64)
             # u was divided by √VIF for the local CUSUM, by nothing for the long-baseline ones.
             sd_eff = sd * np.where(local, self._root[cols].astype(np.float64), 1.0)

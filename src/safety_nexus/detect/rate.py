@@ -1,8 +1,11 @@
 """Rate of change: a smoothed slope beyond what the signal's slope normally does.
 
 The slope is an EWMA (weight `rate_lambda`) of first differences between consecutive samples of
-a signal, each difference winsorised at `rate_clip` times the signal's typical difference (so a
-spike, whose two differences cancel anyway, cannot make a ramp). The slope's own typical size is
+a signal, each divided by the real time between them in periods (so that jittered sampling,
+dropped samples and gaps give the slope per period of real time, not per sample: a difference
+across a ten-minute gap is a tenth of a minute's worth per period), and winsorised at `rate_clip`
+times the signal's typical difference (so a spike, whose two differences cancel anyway, cannot
+make a ramp). The slope's own typical size is
 learned the same robust way as the baseline scale (mean absolute value × √(π/2), baseline
 weights), which makes the test right for white noise and for smooth, autocorrelated signals
 alike. A finding fires when |slope| > `rate_threshold` of its sigmas and clears below
@@ -56,7 +59,19 @@ class RateDetector(ScratchState):
     name: ClassVar[str] = "rate"
     kind: ClassVar[FindingKind] = FindingKind.RATE
     evidence_unit: ClassVar[str] = "{unit}/s"
-    _scratch = ("_d32", "_rd", "_tmp", "_ae", "_thr", "_fire", "_lp", "_c", "_nc", "_floor")
+    _scratch = (
+        "_d32",
+        "_rd",
+        "_tmp",
+        "_ae",
+        "_thr",
+        "_fire",
+        "_lp",
+        "_c",
+        "_nc",
+        "_floor",
+        "_ip32",
+    )
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
         self.config = config
@@ -68,6 +83,8 @@ class RateDetector(ScratchState):
         self._slope: F32 = np.zeros(n, dtype=np.float32)  # EWMA of differences (unit/sample)
         self._smad: F32 = np.zeros(n, dtype=np.float32)  # typical |slope|
         self._gate: F32 = np.ones(n, dtype=np.float32)  # 0 freezes _smad while active
+        self._since: F32 = np.zeros(n, dtype=np.float32)  # periods since the previous sample
+        self._row_t = -np.inf  # time of the previous row
         self._act = ActiveSet(n)
         self._alloc_scratch()
 
@@ -83,6 +100,7 @@ class RateDetector(ScratchState):
         self._c: F32 = const32(n, self.config.rate_clip)
         self._nc: F32 = const32(n, -self.config.rate_clip)
         self._floor: F32 = const32(n, self.config.min_sigma)
+        self._ip32: F32 = (1.0 / np.asarray(self.period, dtype=np.float64)).astype(np.float32)
 
     @property
     def active(self) -> Bools:
@@ -97,7 +115,18 @@ class RateDetector(ScratchState):
         if ctx.warmb is not None:
             # The scale of differences is not known during warm-up: do not clip yet.
             c, nc = np.where(ctx.warmb, c, BIG32), np.where(ctx.warmb, nc, -BIG32)
+        # The difference per period of real time: `_since` counts the periods since each
+        # signal's previous sample, row by row (float32: a row's step is small, times are not).
+        step = t - self._row_t
+        self._row_t = t
+        since = self._since
+        if step < np.inf:
+            np.multiply(self._ip32, np.float32(step), out=tmp)
+            np.add(since, tmp, out=since)
         np.copyto(d, ctx.d, casting="same_kind")
+        np.divide(d, since, out=d)  # NaN where missing or first (0/0 too)
+        np.multiply(since, ctx.pm, out=tmp)
+        np.subtract(since, tmp, out=since)  # a sample came: restart the count
         np.multiply(d, self._dinv, out=d)
         np.fmin(d, c, out=d)  # NaN (missing) becomes finite; its weight below is 0
         np.fmax(d, nc, out=d)

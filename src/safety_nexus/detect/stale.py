@@ -5,6 +5,16 @@ it recovers with its next sample. Evidence is in seconds: observed = age of the 
 baseline = the declared period. Staleness is checked at the rows the bank processes, so a source
 that sends nothing at all must still be ticked (`DetectorBank.tick`).
 
+Real links drop samples now and then (a radio, a lossy gateway), and with independent drops at
+rate q, k in a row happen every 1/q^k samples: at 5 % drops, three in a row come several times
+a day on a 1 s signal and a plain "3 periods" rule would cry stale each time. So the detector
+learns each signal's drop rate q (the fraction of the samples its period promises that do not
+come, measured over windows of rows while the signal is not stale, an EWMA over windows) and
+waits until m samples are missing in a row, with q^m below `stale_surprise`, before it calls the
+signal stale: max age = (stale_factor + max(m − stale_factor, 0)) × period. A reliable signal
+(q ≈ 0) keeps the plain rule; a real outage is still found, a few periods later on a lossy link.
+Irregular sampling within the period (jitter) is not a drop and does not count.
+
 Flatline: `flatline_count` identical samples in a row, on a signal that normally moves. "Normally
 moves" is learned: the detector keeps the baseline-weighted rate at which the signal repeats its
 previous value, and only signals that repeat less often than `flatline_repeat_max` can flatline
@@ -57,6 +67,10 @@ class StaleDetector(ScratchState):
     kind: ClassVar[FindingKind] = FindingKind.STALE
     evidence_unit: ClassVar[str] = "s"
     _scratch = ("_age", "_stale", "_new")
+    FOLD = 1024  # rows per drop-rate window (the first ones are shorter, see `_fold`)
+    _BETA = 0.1  # EWMA weight of one window
+    _Q_MAX = 0.5  # a window's drop rate is capped here (a half-dead link is still a link)
+    _SPAN = 30.0  # a window closes once it spans this many periods of its signal
 
     def __init__(self, cols: Columns, config: DetectConfig) -> None:
         self.config = config
@@ -64,6 +78,14 @@ class StaleDetector(ScratchState):
         self.n = cols.n
         self._max_age: F64 = config.stale_factor * cols.period
         self._act = ActiveSet(cols.n)
+        self._q: F32 = np.zeros(cols.n, dtype=np.float32)  # learned drop rate
+        self._got: F32 = np.zeros(cols.n, dtype=np.float32)  # samples in the current window
+        self._windows: F32 = np.zeros(cols.n, dtype=np.float32)  # windows learned from
+        self._rows = 0  # rows since the last fold
+        self._fold_at = 128  # rows between folds (the first ones are shorter)
+        # Start of each signal's window: a window closes at a fold once it spans ten periods
+        # of its signal (a slow signal's window spans several folds).
+        self._t0: F64 = np.full(cols.n, np.inf)
         self._alloc_scratch()
 
     def _alloc_scratch(self) -> None:
@@ -77,6 +99,12 @@ class StaleDetector(ScratchState):
 
     def update(self, t: float, x: F64, ctx: BaselineView) -> Hits | None:
         del x
+        if not self._rows and self._t0[:1].tolist() == [np.inf]:
+            self._t0.fill(t)  # the very first row opens every window
+        np.add(self._got, ctx.pm, out=self._got)
+        self._rows += 1
+        if self._rows >= self._fold_at:
+            self._fold(t, ctx)
         stale = self._stale
         np.subtract(t, ctx.last_t, out=self._age)  # +inf before the first sample (not warm yet)
         np.greater(self._age, self._max_age, out=stale)
@@ -92,6 +120,10 @@ class StaleDetector(ScratchState):
         if not recovered.shape[0] and not new.any():
             return None
         onsets = np.flatnonzero(new)
+        if onsets.shape[0] and self._windows[onsets].min() < 1.0:
+            onsets = self._first_window(t, onsets)
+            if not onsets.shape[0] and not recovered.shape[0]:
+                return None
         if onsets.shape[0]:
             self._act.add(onsets)
         if recovered.shape[0]:
@@ -105,6 +137,55 @@ class StaleDetector(ScratchState):
             sigma=self.period[onsets].astype(np.float64),
             recovered=recovered,
         )
+
+    def _extra(self, q: F64) -> F64:
+        """Periods to wait beyond stale_factor at drop rate q: m missing in a row, q^m below
+        `stale_surprise`, of which the plain rule already waits for about stale_factor."""
+        extra = np.zeros(q.shape[0])
+        lossy = q > 1e-9
+        need = np.log(self.config.stale_surprise) / np.log(q[lossy])
+        extra[lossy] = np.maximum(np.ceil(need) - self.config.stale_factor, 0.0)
+        return extra
+
+    def _first_window(self, t: float, onsets: Index) -> Index:
+        """Before a signal's first window is learned, judge a candidate by the drop rate seen so
+        far in the current one (the same rule, on less evidence)."""
+        cold = self._windows[onsets] < 1.0
+        cols = onsets[cold]
+        expected = (t - np.minimum(self._t0[cols], t)) / self.period[cols]
+        q = np.clip(1.0 - self._got[cols] / np.maximum(expected, 1.0), 0.0, self._Q_MAX)
+        q[expected < self._SPAN] = 0.0  # too little evidence: the plain rule
+        limit = (self.config.stale_factor + self._extra(q)) * self.period[cols]
+        keep = np.ones(onsets.shape[0], dtype=np.bool_)
+        keep[cold] = self._age[cols] > limit
+        return onsets[keep]
+
+    def _fold(self, t: float, ctx: BaselineView) -> None:
+        """Close a window: learn each signal's drop rate from it, and set the max ages."""
+        expected = (t - self._t0) / self.period
+        closed = expected >= self._SPAN
+        # Only windows that say something: the signal warm, not stale (an outage is not a drop
+        # rate), and at least one sample in it; others start over.
+        ok = closed & ~self._act.mask & (self._got > 0)
+        restart = closed | self._act.mask
+        if ctx.warmb is not None:
+            ok &= ctx.warmb
+            restart |= ~ctx.warmb
+        if ok.any():
+            # Not floored at 0 per window (jitter scatters a window's count both ways; a floor
+            # would turn that scatter into a drop rate): the estimate is floored when used.
+            qw = np.clip(1.0 - self._got / expected, -self._Q_MAX, self._Q_MAX)
+            qw = qw.astype(np.float32)
+            # A running average over the first windows, then the EWMA.
+            self._windows[ok] += 1.0
+            w = np.maximum(np.float32(1.0) / self._windows[ok], np.float32(self._BETA))
+            self._q[ok] += w * (qw[ok] - self._q[ok])
+            extra = self._extra(np.maximum(self._q, 0.0).astype(np.float64))
+            self._max_age = (self.config.stale_factor + extra) * self.period
+        self._got[restart] = 0.0
+        self._t0[restart] = t
+        self._rows = 0
+        self._fold_at = min(2 * self._fold_at, self.FOLD)
 
 
 class FlatlineDetector(ScratchState):

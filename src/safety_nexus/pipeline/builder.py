@@ -3,10 +3,15 @@
     sources → queue → [record telemetry, detect, record findings, alarms, publish] → API
 
 `RuntimeSettings` is strict like the site file: unknown keys are errors that name the field.
+
+The detector bank's state lives in `<data_dir>/detector-state.npz`: restored here on start (see
+`restore_bank`), saved by the runtime on stop and every `state_interval` seconds.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import Clock, ManualClock, SystemClock
+from safety_nexus.core.errors import DetectError
 from safety_nexus.detect.bank import DetectConfig, DetectorBank
 from safety_nexus.pipeline.hub import EventHub
 from safety_nexus.pipeline.metrics import Metrics
@@ -35,6 +41,9 @@ from safety_nexus.store.live import LiveTelemetry
 from safety_nexus.store.sqlite import SqliteStore
 
 DEFAULT_SCENARIOS = ["S1", "S2", "S4", "S5", "S7"]
+STATE_FILE = "detector-state.npz"
+
+log = logging.getLogger(__name__)
 
 
 class SimulatorSettings(BaseModel):
@@ -61,12 +70,66 @@ class RuntimeSettings(BaseModel):
     queue_size: int = Field(default=256, ge=1)
     idle_tick: float = Field(default=5.0, gt=0)  # wall seconds of silence before time is ticked
     detect: DetectConfig = Field(default_factory=DetectConfig)
+    # HTTP samples up to this many seconds out of order are put back in order (0: none are).
+    reorder_tolerance: float = Field(default=2.0, ge=0, allow_inf_nan=False)
+    # Keep the detectors' learned state across restarts (saved on stop and every interval).
+    detector_state: bool = True
+    state_interval: float = Field(default=60.0, gt=0, allow_inf_nan=False)  # clock seconds
 
 
 def _resume_time(store: SqliteStore) -> float | None:
     """Simulated time carries on after a restart instead of jumping back to the start."""
     last = store.events(limit=1)
     return last[0].time + 1.0 if last else None
+
+
+def restore_bank(
+    bank: DetectorBank, path: Path, store: SqliteStore, clock: Clock, subject: str
+) -> bool:
+    """Restore the bank's state from `path` if it can be; journal what happened. A missing,
+    corrupt or incompatible file means a fresh start with a warning, never a failed start."""
+    now = clock.now()
+    if not path.exists():
+        log.info("no detector state at %s: detectors start fresh", path)
+        store.add_event(
+            now, "detect.state_fresh", "system", subject, {"path": str(path), "reason": "no file"}
+        )
+        return False
+    try:
+        header = bank.load_state(path)
+    except DetectError as err:
+        reason = str(err)
+    except Exception as err:  # a state file must never keep the service down
+        log.exception("unexpected error restoring detector state from %s", path)
+        reason = f"{path}: unreadable detector state ({type(err).__name__}: {err})"
+    else:
+        log.info("detector state restored from %s (up to t=%s)", path, header.get("last_time"))
+        store.add_event(
+            now,
+            "detect.state_restored",
+            "system",
+            subject,
+            {
+                "path": str(path),
+                "saved_at": header.get("saved_at"),
+                "last_time": bank.last_time if bank.last_time > -math.inf else None,
+            },
+        )
+        return True
+    log.warning("detectors start fresh (warm-up again): %s", reason)
+    rejected = path.with_name(path.stem + ".rejected" + path.suffix)
+    try:
+        path.replace(rejected)  # kept for inspection; the next save writes a new state
+    except OSError:
+        rejected = path
+    store.add_event(
+        now,
+        "detect.state_discarded",
+        "system",
+        subject,
+        {"path": str(path), "kept_as": str(rejected), "reason": reason},
+    )
+    return False
 
 
 def build_runtime(settings: RuntimeSettings) -> Runtime:
@@ -120,6 +183,12 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
     live = LiveTelemetry(table, capacity_rows=settings.live_rows)
     history = HistoryStore(settings.data_dir / "history", table)
     bank = DetectorBank(table, settings.detect)
+    state_path = settings.data_dir / STATE_FILE if settings.detector_state else None
+    if state_path is not None:
+        restore_bank(bank, state_path, store, clock, site.site.name)
+        for src in sources:
+            if isinstance(src, ReplaySource):
+                src.start_after = bank.last_time  # a restarted replay carries on
     alarms = AlarmManager(table, store, clock, restored=store.load_alarms().values())
     hub = EventHub()
     metrics = Metrics()
@@ -130,7 +199,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         RaiseAlarms(alarms),
         Publish(hub),
     ]
-    return Runtime(
+    runtime = Runtime(
         site=site,
         table=table,
         clock=clock,
@@ -145,4 +214,10 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         sources=sources,
         queue_size=settings.queue_size,
         idle_tick=settings.idle_tick,
+        reorder_tolerance=settings.reorder_tolerance,
+        state_path=state_path,
+        state_interval=settings.state_interval,
     )
+    # After a restore, samples at or before what the detectors have seen are late.
+    runtime.assembler.seed(bank.last_sample_times())
+    return runtime

@@ -4,6 +4,11 @@ Sources (the simulator, a replay) run on their own threads and block when the bo
 full; HTTP batches are validated on the caller's thread and refused with 503 when it is full, so
 nothing is accepted that cannot be processed. The worker owns the detector bank and is the only
 writer of findings and detector-driven alarm changes.
+
+HTTP samples pass a reorder buffer (`reorder_tolerance` seconds, see `ingest.reorder`) that is
+flushed on stop. The bank's state is saved to `state_path` every `state_interval` seconds of the
+runtime's clock (by the worker, between batches) and on stop, so that the next start restores it
+(see `builder.restore_bank`) instead of opening a new warm-up blind period.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -72,6 +78,9 @@ class Runtime:
         sources: Sequence[Source] = (),
         queue_size: int = 256,
         idle_tick: float = 5.0,
+        reorder_tolerance: float = 0.0,
+        state_path: Path | None = None,
+        state_interval: float = 60.0,
     ) -> None:
         self.site = site
         self.table = table
@@ -86,7 +95,11 @@ class Runtime:
         self.stages = list(stages)
         self.sources = list(sources)
         self.idle_tick = idle_tick
-        self.assembler = FrameAssembler(table)
+        self.assembler = FrameAssembler(table, reorder_tolerance)
+        self._ingest_lock = threading.Lock()  # releases from the reorder buffer stay in order
+        self.state_path = state_path
+        self.state_interval = state_interval
+        self._state_saved_at = clock.now()
         self._queue: queue.Queue[Batch | object] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -121,6 +134,12 @@ class Runtime:
             for t in self._threads:
                 t.join(timeout=10)
             self._threads.clear()
+        with self._ingest_lock:
+            rest = self.assembler.flush()
+        if rest.n_rows:  # nothing accepted is lost: what the reorder buffer held goes through
+            self._process_safely(Batch(source="http", frame=rest))
+        if self.state_path is not None:
+            self.save_state(journal=True)
         self.store.add_event(self.clock.now(), "runtime.stopped", "system", self.site.site.name, {})
         self.history.close()
         self.store.close()
@@ -155,8 +174,18 @@ class Runtime:
             parsed = parse_json_batch(body, self.table)
             if len(parsed) == 0:
                 return 0
-            frame = self.assembler.assemble(parsed.columns, parsed.times, parsed.values)
-            self._enqueue(Batch(source=parsed.source, frame=frame), block=False)
+            if self._queue.full():  # refuse before the reorder buffer takes anything
+                raise IngestError(
+                    "pipeline is at capacity, retry shortly", reason="busy", status=503
+                )
+            with self._ingest_lock:
+                frame = self.assembler.assemble(
+                    parsed.columns, parsed.times, parsed.values, now=self.clock.now()
+                )
+                if frame.n_rows:
+                    # Accepted samples must not be dropped: wait for room (briefly, the queue
+                    # had some a moment ago) rather than refuse what the buffer released.
+                    self._enqueue(Batch(source=parsed.source, frame=frame), block=True)
         except IngestError as err:
             self.metrics.reject(err.reason)
             raise
@@ -186,7 +215,47 @@ class Runtime:
         for stage in self.stages:
             batch = stage.run(batch)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        if (
+            self.state_path is not None
+            and self.clock.now() - self._state_saved_at >= self.state_interval
+        ):
+            self.save_state()
         return batch
+
+    def save_state(self, *, journal: bool = False) -> bool:
+        """Save the detector bank's state (on the thread that owns the bank). A failure is
+        logged and journalled, never raised: detection goes on, the next save may succeed."""
+        if self.state_path is None:
+            return False
+        now = self.clock.now()
+        self._state_saved_at = now
+        try:
+            size = self.bank.save_state(self.state_path, saved_at=now)
+        except (OSError, NexusError) as err:
+            log.warning("cannot save detector state to %s: %s", self.state_path, err)
+            self.store.add_event(
+                now,
+                "detect.state_save_failed",
+                "system",
+                self.site.site.name,
+                {"path": str(self.state_path), "error": str(err)},
+            )
+            return False
+        log.debug("detector state saved to %s (%d bytes)", self.state_path, size)
+        if journal:
+            self.store.add_event(
+                now,
+                "detect.state_saved",
+                "system",
+                self.site.site.name,
+                {
+                    "path": str(self.state_path),
+                    "bytes": size,
+                    # None before any row (the journal holds JSON, which has no infinity)
+                    "last_time": self.bank.last_time if self.bank.last_time > -np.inf else None,
+                },
+            )
+        return True
 
     def _work(self) -> None:
         while True:
@@ -219,6 +288,13 @@ class Runtime:
             return
         detect = next((s for s in self.stages if isinstance(s, Detect)), None)
         now = self.clock.now()
+        with self._ingest_lock:
+            # Only with nothing queued: a frame released earlier must be processed first.
+            held = self.assembler.due(now) if self._queue.empty() else None
+        if held is not None and held.n_rows:
+            with self._idle:
+                self._pending += 1
+            self._process_counted(Batch(source="http", frame=held))
         if detect is None or now <= detect.last_time:
             return
         row = Frame(np.array([now]), np.full((1, len(self.table)), np.nan))
@@ -226,12 +302,16 @@ class Runtime:
             self._pending += 1
         self._process_counted(Batch(source="clock", frame=row))
 
-    def _process_counted(self, batch: Batch) -> None:
+    def _process_safely(self, batch: Batch) -> None:
         try:
             self.process(batch)
         except NexusError as err:
             log.error("batch from %s failed: %s", batch.source, err)
             self.metrics.reject("pipeline_error")
+
+    def _process_counted(self, batch: Batch) -> None:
+        try:
+            self._process_safely(batch)
         finally:
             with self._idle:
                 self._pending -= 1

@@ -122,10 +122,19 @@ class ReplaySource:
 
     name = "replay"
 
-    def __init__(self, path: Path, table: SignalTable, *, rows_per_batch: int = 600) -> None:
+    def __init__(
+        self,
+        path: Path,
+        table: SignalTable,
+        *,
+        rows_per_batch: int = 600,
+        start_after: float = float("-inf"),
+    ) -> None:
         self.path = path
         self.table = table
         self.rows_per_batch = rows_per_batch
+        # Rows at or before this time are skipped (a restart with restored detector state).
+        self.start_after = start_after
 
     def load(self) -> Frame:
         from safety_nexus.pipeline.replay import read_wide  # pyarrow import kept off start-up
@@ -134,7 +143,8 @@ class ReplaySource:
 
     def run(self, submit: Submit, stop: threading.Event) -> None:
         frame = self.load()
-        for start in range(0, frame.n_rows, self.rows_per_batch):
+        first = int(np.searchsorted(frame.times, self.start_after, side="right"))
+        for start in range(first, frame.n_rows, self.rows_per_batch):
             if stop.is_set():
                 return
             end = min(frame.n_rows, start + self.rows_per_batch)

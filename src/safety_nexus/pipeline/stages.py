@@ -72,7 +72,7 @@ class Detect:
 
     def __init__(self, bank: DetectorBank) -> None:
         self._bank = bank
-        self._last = -np.inf
+        self._last = bank.last_time  # not -inf after a restart with restored state
 
     @property
     def last_time(self) -> float:

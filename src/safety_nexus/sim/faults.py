@@ -33,8 +33,13 @@ Effect = Literal[
     "limit",
     "drift",
     "forecast",
+    "disagreement",  # one of a set of redundant sensors no longer agrees with the others
     "clock",
     "foreign",  # an unregistered source publishing (the label's signal is the one it claims)
+    "seasonal",  # normal in value, not for the time of day
+    "quantisation",  # a sensor that reports in coarser steps (or toggles between two values)
+    "time_to_threshold",  # climbing toward a hard limit: the crossing can be forecast
+    "oscillation",  # a control loop that starts to hunt
 ]
 
 
@@ -194,7 +199,90 @@ class ForecastDisagreement(Fault):
         return self.names
 
 
+@dataclass(eq=False)
+class LoopOscillation(Fault):
+    """A control loop starts to hunt: the signal swings by `amplitude` (its unit) with a period
+    of `period` seconds around where it would be, reaching full amplitude over `ramp` ticks."""
+
+    signal: str = ""
+    col: int = 0
+    amplitude: float = 0.0
+    period: float = 60.0
+    ramp: int = 0
+    EFFECT: ClassVar[Effect | None] = "oscillation"
+
+    def apply(self, m: Modifiers, k: int, tick: float) -> None:
+        phase = 2.0 * np.pi * (k - self.start) * tick / self.period
+        amount = self.amplitude * self.ramp_fraction(k, self.ramp) * float(np.sin(phase))
+        m.truth_add[self.col] += amount
+
+    def signals(self) -> tuple[str, ...]:
+        return (self.signal,)
+
+
+@dataclass(eq=False)
+class OffHours(Fault):
+    """The signal behaves at the wrong time of day (a night that looks like a day): it moves by
+    `amount` (its unit, e.g. the day's level minus the night's) over `ramp` ticks and stays
+    there; its values are ones it has at other hours."""
+
+    signal: str = ""
+    col: int = 0
+    amount: float = 0.0
+    ramp: int = 0
+    EFFECT: ClassVar[Effect | None] = "seasonal"
+
+    def apply(self, m: Modifiers, k: int, tick: float) -> None:
+        m.truth_add[self.col] += self.amount * self.ramp_fraction(k, self.ramp)
+
+    def signals(self) -> tuple[str, ...]:
+        return (self.signal,)
+
+
 # -- what a sensor reports ---------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class SensorCoarse(Fault):
+    """The sensor loses resolution (an ADC drops bits, a gateway starts rounding): it reports
+    multiples of `resolution` (its unit)."""
+
+    signal: str = ""
+    col: int = 0
+    resolution: float = 1.0
+    EFFECT: ClassVar[Effect | None] = "quantisation"
+
+    def apply(self, m: Modifiers, k: int, tick: float) -> None:
+        m.coarse[self.col] = self.resolution
+
+    def signals(self) -> tuple[str, ...]:
+        return (self.signal,)
+
+
+@dataclass(eq=False)
+class RedundantSensorFault(Fault):
+    """One of a set of redundant sensors goes wrong on its own, as calibrations and transmitters
+    do: its reading `drift`s by `rate` units per second from the onset, jumps by `amount`
+    (`bias`), or sticks at its last value (`stuck`). The quantity itself is untouched, so the
+    other sensors of the quantity keep telling the truth."""
+
+    signal: str = ""
+    col: int = 0
+    mode: Literal["drift", "bias", "stuck"] = "drift"
+    rate: float = 0.0
+    amount: float = 0.0
+    EFFECT: ClassVar[Effect | None] = "disagreement"
+
+    def apply(self, m: Modifiers, k: int, tick: float) -> None:
+        if self.mode == "drift":
+            m.sensor_add[self.col] += self.rate * (k - self.start + 1) * tick
+        elif self.mode == "bias":
+            m.sensor_add[self.col] += self.amount
+        else:
+            m.flat[self.col] = True
+
+    def signals(self) -> tuple[str, ...]:
+        return (self.signal,)
 
 
 @dataclass(eq=False)

@@ -24,6 +24,10 @@ from safety_nexus.sim.faults import (
     Fault,
     ForecastDisagreement,
     LevelStep,
+    LoopOscillation,
+    OffHours,
+    RedundantSensorFault,
+    SensorCoarse,
     SensorFlatline,
     SensorSpikes,
     SensorStale,
@@ -352,13 +356,104 @@ def _distorted_data(ctx: Context, p: dict[str, ParamValue]) -> Plan:
     return Plan(faults, faults[0].root)
 
 
+def _sensor_disagreement(ctx: Context, p: dict[str, ParamValue]) -> Plan:
+    """One sensor of a quantity measured redundantly (`measures` in the site) goes wrong."""
+    _positive(p, "onset", "duration")
+    signal = str(p["signal"])
+    col = ctx.col(signal)
+    quantity = int(ctx.table.measures[col])
+    if quantity < 0:
+        raise SimError(f"signal '{signal}' is not a redundant sensor (it declares no 'measures')")
+    mode = str(p["mode"])
+    if mode not in ("drift", "bias", "stuck"):
+        raise SimError(f"parameter 'mode' must be 'drift', 'bias' or 'stuck', not '{mode}'")
+    k0 = ctx.k(_num(p, "onset"))
+    # Sizes are in units of the sensor's noise (its standard deviation), so that the defaults
+    # mean the same on any quantity.
+    sd = float(ctx.noise_sd[col])
+    fault = RedundantSensorFault(
+        k0,
+        ctx.end(k0, _num(p, "duration")),
+        signal.split(".", 1)[0],
+        signal=signal,
+        col=col,
+        mode=mode,  # type: ignore[arg-type]  # checked above
+        rate=_num(p, "drift_sd_per_min") * sd / 60.0,
+        amount=_num(p, "bias_sd") * sd,
+    )
+    return Plan([fault], fault.root)
+
+
+def _loop_oscillation(ctx: Context, p: dict[str, ParamValue]) -> Plan:
+    """A control loop starts to hunt: its measured variable swings around its setpoint."""
+    _positive(p, "onset", "duration", "ramp", "amplitude_sd", "period")
+    signal = str(p["signal"])
+    col = ctx.col(signal)
+    if _num(p, "period") <= 0:
+        raise SimError("parameter 'period' must be positive")
+    k0 = ctx.k(_num(p, "onset"))
+    fault = LoopOscillation(
+        k0,
+        ctx.end(k0, _num(p, "duration")),
+        signal.split(".", 1)[0],
+        signal=signal,
+        col=col,
+        amplitude=_num(p, "amplitude_sd") * float(ctx.noise_sd[col]),
+        period=_num(p, "period"),
+        ramp=ctx.ticks(_num(p, "ramp")),
+    )
+    return Plan([fault], fault.root)
+
+
+def _coarse_sensor(ctx: Context, p: dict[str, ParamValue]) -> Plan:
+    """A sensor starts reporting in coarse steps (or, with a step well above its noise, toggles
+    between two values)."""
+    _positive(p, "onset", "duration", "resolution_sd")
+    signal = str(p["signal"])
+    col = ctx.col(signal)
+    resolution = _num(p, "resolution_sd") * float(ctx.noise_sd[col])
+    if resolution <= 0:
+        raise SimError("parameter 'resolution_sd' must be positive")
+    k0 = ctx.k(_num(p, "onset"))
+    fault = SensorCoarse(
+        k0,
+        ctx.end(k0, _num(p, "duration")),
+        signal.split(".", 1)[0],
+        signal=signal,
+        col=col,
+        resolution=resolution,
+    )
+    return Plan([fault], fault.root)
+
+
+def _odd_night(ctx: Context, p: dict[str, ParamValue]) -> Plan:
+    """A signal with a daily cycle behaves as if it were another time of day: by default a
+    substation's night load rises to a daytime level (within its normal band)."""
+    _positive(p, "onset", "duration", "ramp")
+    signal = str(p["signal"])
+    col = ctx.col(signal)
+    k0 = ctx.k(_num(p, "onset"))
+    fault = OffHours(
+        k0,
+        ctx.end(k0, _num(p, "duration")),
+        signal.split(".", 1)[0],
+        signal=signal,
+        col=col,
+        amount=_num(p, "shift") * ctx.width(col),
+        ramp=ctx.ticks(_num(p, "ramp")),
+    )
+    return Plan([fault], fault.root)
+
+
 def _core_breach(ctx: Context, p: dict[str, ParamValue]) -> Plan:
     _positive(p, "onset", "duration", "ramp")
     asset = str(p["asset"])
     index = ctx.asset(asset, ("compute-node",))
     k0 = ctx.k(_num(p, "onset"))
     last = ctx.end(k0, _num(p, "duration"))
-    effects: dict[str, Effect] = {f"{asset}.cpu_temp": "rate"}
+    # The temperature climbs toward its hard limit: what the bank should say is when it will
+    # cross it (its rate-of-change detector sees the climb too).
+    effects: dict[str, Effect] = {f"{asset}.cpu_temp": "time_to_threshold"}
     cause = str(p["cause"])
     if cause == "node":
         severity = _num(p, "severity")
@@ -508,6 +603,113 @@ _DEFS = [
         },
     ),
 ]
+
+# Beyond the SPEC's acceptance scenarios: the library's own, each exercising a detector family.
+_DEFS.append(
+    ScenarioDef(
+        id="R1",
+        name="sensor-disagreement",
+        kind="sensor-fault",
+        description=(
+            "one of a tunnel section's two pressure transmitters drifts away from the other "
+            "(or jumps, or sticks) while the pressure itself is fine"
+        ),
+        params={
+            "signal": "tunnel-2.pressure_b",
+            "mode": "drift",
+            "drift_sd_per_min": 1.0,
+            "bias_sd": 4.0,
+            "onset": 0.0,
+            "duration": 900.0,
+        },
+        build=_sensor_disagreement,
+        help={
+            "signal": "the faulty sensor (a signal that declares 'measures')",
+            "mode": "'drift', 'bias' (a jump) or 'stuck' (keeps its last value)",
+            "drift_sd_per_min": "drift per minute, in standard deviations of the sensor's noise",
+            "bias_sd": "size of the jump, in standard deviations of the sensor's noise",
+            **_TIMING,
+        },
+    )
+)
+
+# Single-signal detector families (seasonal, quantisation, oscillation), one scenario each; the
+# time-to-threshold forecast is S7's.
+_DEFS.append(
+    ScenarioDef(
+        id="O1",
+        name="loop-oscillation",
+        kind="cascade",
+        description=(
+            "a control loop starts to hunt (S6's oscillation): a pump's discharge pressure swings "
+            "around its setpoint with a steady period"
+        ),
+        params={
+            "signal": "pump-3.pressure",
+            "amplitude_sd": 6.0,
+            "period": 20.0,
+            "ramp": 0.0,
+            "onset": 0.0,
+            "duration": 600.0,
+        },
+        build=_loop_oscillation,
+        help={
+            "signal": "the loop's measured variable",
+            "amplitude_sd": "amplitude of the swing, in standard deviations of the sensor's noise",
+            "period": "period of the swing, seconds",
+            "ramp": "seconds over which the swing grows to its amplitude",
+            **_TIMING,
+        },
+    )
+)
+_DEFS.append(
+    ScenarioDef(
+        id="Q1",
+        name="coarse-sensor",
+        kind="sensor-fault",
+        description=(
+            "a sensor loses resolution (an ADC drops bits): it reports in steps as large as its "
+            "noise, so it keeps moving but keeps stepping back to the value it just left"
+        ),
+        params={
+            "signal": "feeder-2.current",
+            "resolution_sd": 1.0,
+            "onset": 0.0,
+            "duration": 900.0,
+        },
+        build=_coarse_sensor,
+        help={
+            "signal": "the sensor that coarsens",
+            "resolution_sd": "its new resolution, in standard deviations of its noise",
+            **_TIMING,
+        },
+    )
+)
+_DEFS.append(
+    ScenarioDef(
+        id="N1",
+        name="odd-night",
+        kind="benign",
+        description=(
+            "a night that behaves like a day: a substation's load rises to a daytime level in "
+            "the small hours (an unscheduled shift), normal in value, abnormal for the hour"
+        ),
+        params={
+            "signal": "sub-1.load",
+            "shift": 0.25,
+            "ramp": 1800.0,
+            "onset": 0.0,
+            "duration": 14400.0,
+        },
+        build=_odd_night,
+        help={
+            "signal": "a signal with a daily cycle",
+            "shift": "how far it moves, as a fraction of its normal band's width",
+            "ramp": "seconds over which it gets there",
+            **_TIMING,
+        },
+    )
+)
 
 SCENARIOS: dict[str, ScenarioDef] = {}
 for _d in _DEFS:

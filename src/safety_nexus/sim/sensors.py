@@ -76,6 +76,11 @@ class SensorBank:
             np.round(yq * self.scale) / self.scale,
             np.round(yq / self.scale) * self.scale,
         )
+        if mods.dirty:
+            coarse = np.flatnonzero(mods.coarse > 0)
+            if coarse.size:  # a sensor that lost resolution (an ADC that dropped bits)
+                res = mods.coarse[coarse]
+                y[coarse] = np.round(y[coarse] / res) * res
         np.maximum(y, self.floor, out=y)
         self.pos = (self.pos + 1) % self.depth
         self.history[self.pos] = y

@@ -6,6 +6,17 @@ names the field it is about. Durations are seconds, or strings such as "500ms", 
 
 Dependencies point the way trouble flows: from the `provider` (a feeder) to the `dependant`
 (the pump it powers), after `lag` seconds.
+
+Two declarations on a signal feed the cross-signal detectors:
+
+* `forecast_of: <asset>.<name>` (with an optional `horizon`): the signal is a forecast of that
+  one. A forecast points at its actual, as a failsafe's condition points at its signal.
+* `measures: <quantity>`: signals that share the key are redundant sensors of one quantity.
+  The key sits on each sensor rather than in a top-level list of signal ids (as
+  `redundancy_groups` lists assets) because a sensor's redundancy is a property of the sensor:
+  it is read and written next to its unit and band, adding a third transmitter is one line in
+  one place, and there is no list of ids that could dangle or drift out of date. What can still
+  go wrong is checked: a key that only one signal uses, and units that differ within a key.
 """
 
 from __future__ import annotations
@@ -92,6 +103,15 @@ class Range(_Strict):
         return self
 
 
+class SignalKind(StrEnum):
+    """What a signal's value means (after Prometheus's metric types)."""
+
+    GAUGE = "gauge"  # a level that goes up and down: a temperature, a pressure, a load
+    # A cumulative count that only grows, restarting from 0 on a reset: packets_total,
+    # energy_kwh. Detectors watch its rate per second; its normal band and limits are rates.
+    COUNTER = "counter"
+
+
 class Signal(_Strict):
     """One measured quantity of an asset. Its global id is "<asset>.<name>"."""
 
@@ -102,6 +122,14 @@ class Signal(_Strict):
     period: Duration = Field(default=1.0, gt=0)  # expected seconds between samples
     criticality: Criticality | None = None  # defaults to the asset's
     description: str = ""
+    kind: SignalKind = SignalKind.GAUGE  # a counter is monitored as its rate (detect/counters)
+    # This signal is a forecast of another one ("<asset>.<name>"): its sample at t − horizon
+    # predicts the other's value at t. Checked by the forecast-consistency detector.
+    forecast_of: str | None = None
+    horizon: Duration | None = None  # only with forecast_of; 0 when not given
+    # Redundant sensors: signals with the same `measures` key measure one quantity (in the same
+    # unit), and each is checked against the others by the sensor-disagreement detector.
+    measures: Id | None = None
 
     @model_validator(mode="after")
     def _limits_contain_normal(self) -> Signal:
@@ -109,6 +137,8 @@ class Signal(_Strict):
             self.limits.low > self.normal.low or self.limits.high < self.normal.high
         ):
             raise ValueError("limits must contain the normal band")
+        if self.horizon is not None and self.forecast_of is None:
+            raise ValueError("'horizon' is only allowed with 'forecast_of'")
         return self
 
 

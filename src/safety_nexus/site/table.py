@@ -1,11 +1,12 @@
-"""The site's signals flattened into a `SignalTable`, the column order of every frame."""
+"""The site's signals flattened into a `SignalTable`, the column order of every frame, with the
+cross-signal declarations (forecasts, redundant sensors) as index arrays over those columns."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from safety_nexus.core.types import SignalTable
-from safety_nexus.site.schema import Site
+from safety_nexus.site.schema import SignalKind, Site
 
 
 def signal_table(site: Site) -> SignalTable:
@@ -32,6 +33,22 @@ def signal_table(site: Site) -> SignalTable:
             nhi.append(sig.normal.high)
             llo.append(sig.limits.low if sig.limits else -np.inf)
             lhi.append(sig.limits.high if sig.limits else np.inf)
+    index = {sid: i for i, sid in enumerate(ids)}
+    forecast_of = np.full(len(ids), -1, dtype=np.intp)
+    horizon = np.zeros(len(ids), dtype=np.float64)
+    quantities: dict[str, int] = {}
+    counter = np.zeros(len(ids), dtype=np.bool_)
+    measures = np.full(len(ids), -1, dtype=np.intp)
+    col = 0
+    for asset in site.assets:
+        for sig in asset.signals:
+            if sig.forecast_of is not None:
+                forecast_of[col] = index[sig.forecast_of]
+                horizon[col] = sig.horizon or 0.0
+            if sig.measures is not None:
+                measures[col] = quantities.setdefault(sig.measures, len(quantities))
+            counter[col] = sig.kind is SignalKind.COUNTER
+            col += 1
     return SignalTable(
         ids=tuple(ids),
         assets=tuple(assets),
@@ -43,4 +60,9 @@ def signal_table(site: Site) -> SignalTable:
         limit_lo=np.asarray(llo, dtype=np.float64),
         limit_hi=np.asarray(lhi, dtype=np.float64),
         criticality=tuple(crit),
+        forecast_of=forecast_of,
+        horizon=horizon,
+        measures=measures,
+        quantities=tuple(quantities),
+        counter=counter,
     )

@@ -44,6 +44,8 @@ def cross_check(site: Site) -> list[ConfigIssue]:
     issues += _dependencies(site)
     issues += _redundancy(site)
     issues += _failsafes(site)
+    issues += _forecasts(site)
+    issues += _measures(site)
     issues += _sources(site)
     return issues
 
@@ -142,6 +144,65 @@ def _failsafes(site: Site) -> Iterator[ConfigIssue]:
             yield ConfigIssue(
                 f"{path}.action.target",
                 f"failsafe '{failsafe.id}' acts on unknown asset '{target}'",
+            )
+
+
+def _forecasts(site: Site) -> Iterator[ConfigIssue]:
+    signals = {f"{a.id}.{s.name}": s for a in site.assets for s in a.signals}
+    for i, asset in enumerate(site.assets):
+        for j, sig in enumerate(asset.signals):
+            if sig.forecast_of is None:
+                continue
+            path = f"assets[{i}].signals[{j}].forecast_of"
+            me, target = f"{asset.id}.{sig.name}", sig.forecast_of
+            actual = signals.get(target)
+            owner, dot, name = target.partition(".")
+            if not dot or not name:
+                yield ConfigIssue(path, f"signal '{target}' is not of the form 'asset.name'")
+            elif actual is None:
+                why = f"signal '{target}' refers to unknown asset '{owner}'"
+                if any(a.id == owner for a in site.assets):
+                    why = f"asset '{owner}' has no signal '{name}'"
+                yield ConfigIssue(path, f"forecast '{me}': {why}")
+            elif target == me:
+                yield ConfigIssue(path, f"signal '{me}' is a forecast of itself")
+            elif actual.forecast_of is not None:
+                yield ConfigIssue(
+                    path, f"'{me}' is a forecast of '{target}', which is a forecast itself"
+                )
+            elif actual.unit != sig.unit:
+                yield ConfigIssue(
+                    path,
+                    f"forecast '{me}' is in '{sig.unit}' but '{target}' in '{actual.unit}'",
+                )
+
+
+def _measures(site: Site) -> Iterator[ConfigIssue]:
+    first: dict[str, tuple[str, str]] = {}  # quantity -> (signal id, unit) of its first sensor
+    count: dict[str, int] = {}
+    where: dict[str, str] = {}
+    for i, asset in enumerate(site.assets):
+        for j, sig in enumerate(asset.signals):
+            if sig.measures is None:
+                continue
+            key, me = sig.measures, f"{asset.id}.{sig.name}"
+            path = f"assets[{i}].signals[{j}].measures"
+            count[key] = count.get(key, 0) + 1
+            if key not in first:
+                first[key] = (me, sig.unit)
+                where[key] = path
+            elif sig.unit != first[key][1]:
+                other, unit = first[key]
+                yield ConfigIssue(
+                    path,
+                    f"signal '{me}' measures '{key}' in '{sig.unit}' but '{other}' in '{unit}'",
+                )
+    for key, n in count.items():
+        if n < 2:
+            yield ConfigIssue(
+                where[key],
+                f"quantity '{key}' is measured by '{first[key][0]}' only"
+                " (redundant sensors need at least two signals)",
             )
 
 

@@ -106,6 +106,7 @@ class Modifiers:
         self.delay = np.zeros(n_signals)  # seconds the sensor's clock lags
         self.stale = np.zeros(n_signals, dtype=np.bool_)
         self.flat = np.zeros(n_signals, dtype=np.bool_)
+        self.coarse = np.zeros(n_signals)  # > 0: the sensor rounds to this resolution instead
         self.dirty = False
 
     def reset(self) -> None:
@@ -120,6 +121,7 @@ class Modifiers:
         self.delay[:] = 0.0
         self.stale[:] = False
         self.flat[:] = False
+        self.coarse[:] = 0.0
         self.dirty = False
 
 
