@@ -56,7 +56,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_PER_HOUR = 6.0  # ISA-18.2: about one alarm per ten minutes
 TUNING_SEEDS = (1, 2, 3)
 REPORT_SEEDS = (101, 102, 103)
-SCENARIOS = ("S1", "S2", "S4", "S5", "S7", "R1")  # R1: the redundant-sensor family's own
+# R1, O1, Q1: the redundant-sensor, oscillation and quantisation families' own scenarios (N1,
+# the seasonal one, needs days of history first: tests/detect/test_detect_scenario_families.py).
+SCENARIOS = ("S1", "S2", "S4", "S5", "S7", "R1", "O1", "Q1")
 INJECT_HOURS = (2.0, 8.0, 17.0)  # time of day a scenario is injected (night, rush hours), by seed
 STEP = 60  # ticks per frame handed to the bank
 

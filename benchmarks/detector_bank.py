@@ -26,7 +26,6 @@ if hasattr(os, "sched_setaffinity"):
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -34,10 +33,12 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _machine import machine  # noqa: E402
 from safety_nexus.detect import DetectConfig, DetectorBank  # noqa: E402
 from safety_nexus.detect.testing import make_table  # noqa: E402
 
 TARGET_SAMPLES_PER_S = 20e6  # SPEC: "the detector bank ≥ 20 million signal-samples per second"
+TARGET_SIGNALS = 100_000  # issue 3: "≥ 20 million signal-samples/s on one core at 100k signals"
 TARGET_STATE_BYTES = 1024  # SPEC: "≤ 1 KB of detector state per signal"
 NAN_FRACTION = 1e-3
 SPIKE_FRACTION = 1e-5
@@ -45,30 +46,6 @@ SHIFT_FRACTION = 1e-3  # of the signals, per chunk of rows
 LIMIT = 20.0  # hard limits of every signal (σ = 1; the shifts add up to a few σ at most)
 DECLARED = 0.05  # fraction of signals in forecast pairs or redundant groups (demo city: 5.5%)
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu": cpu,
-        "cpus_online": os.cpu_count(),
-        "pinned_to": affinity,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "river": river_version(),
-        # Other processes share the machine; a high load average means noisy figures.
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
 
 
 def river_version() -> str | None:
@@ -243,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     # The quick run shortens the warm-up so that a million signals warm up in seconds.
     config = DetectConfig(warmup=10) if args.quick else DetectConfig()
 
-    info = machine()
+    info = machine(river=river_version())
     cases = []
     for n in args.signals:
         case = run_case(n, seconds, config, args.seed, args.declared)
@@ -285,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "river": river,
         "ratio_slowest_case_to_river": ratios,
-        "pass": all(c["pass"] for c in cases),
+        # The issue's target is stated at 100k signals; every case's own verdict is kept too.
+        "pass": all(c["pass"] for c in cases if c["signals"] == TARGET_SIGNALS)
+        if any(c["signals"] == TARGET_SIGNALS for c in cases)
+        else all(c["pass"] for c in cases),
+        "cases_below_target": [c["signals"] for c in cases if not c["pass"]],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / ("detector_bank.quick.json" if args.quick else "detector_bank.json")
@@ -295,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         f"detector_bank: {rates} state={state:.0f} B/signal; "
         f"vs HalfSpaceTrees ×{ratios['HalfSpaceTrees']:,.0f}, "
         f"GaussianScorer ×{ratios['GaussianScorer']:,.0f} "
-        f"({'PASS' if report['pass'] else 'FAIL'} against ≥ 20 M/s, ≤ 1 KB/signal)"
+        f"({'PASS' if report['pass'] else 'FAIL'} against ≥ 20 M/s at 100k signals, ≤ 1 KB/signal"
+        + "".join(f"; {label(n)} below" for n in report["cases_below_target"])
+        + ")"
     )
     return 0 if report["pass"] else 1
 

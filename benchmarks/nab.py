@@ -26,15 +26,14 @@ if hasattr(os, "sched_setaffinity"):
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import numpy as np  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
+from _machine import machine  # noqa: E402
 from safety_nexus.core.errors import EvalError  # noqa: E402
 from safety_nexus.detect.scoring import ScoreConfig  # noqa: E402
 from safety_nexus.eval.nab import (  # noqa: E402
@@ -51,27 +50,6 @@ TARGETS = {"standard": 75.0, "reward_low_FP_rate": 67.5, "reward_low_FN_rate": 8
 PUBLISHED_BEST = {"standard": 74.9, "reward_low_FP_rate": 67.0, "reward_low_FN_rate": 80.4}
 TARGET_SAMPLES_PER_S = 1e6
 SHORT = {"standard": "standard", "reward_low_FP_rate": "low-FP", "reward_low_FN_rate": "low-FN"}
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpus_online": os.cpu_count(),
-        "pinned_to": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
 
 
 def timed_run(corpus: NabCorpus, config: ScoreConfig) -> tuple[dict[str, Any], float, float]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 import threading
@@ -13,6 +14,7 @@ import pytest
 from safety_nexus.core.errors import StoreError
 from safety_nexus.core.types import Alarm, AlarmState, Finding, FindingKind, Priority
 from safety_nexus.store import CONFIG_CHANGED, SCHEMA_VERSION, SqliteStore
+from safety_nexus.store.sqlite import _MIGRATIONS
 
 
 def finding(
@@ -76,6 +78,37 @@ def test_findings_round_trip_newest_first(store: SqliteStore) -> None:
     assert [g.id for g in got] == ids[::-1]
     assert store.count_findings() == 5
     assert store.add_findings([]) == []
+
+
+def test_findings_keep_context_forecasts_and_periods(store: SqliteStore) -> None:
+    base = finding(1.0)
+    batch = [
+        dataclasses.replace(base, kind=FindingKind.FORECAST, context="error against sub-1.load"),
+        dataclasses.replace(
+            base, kind=FindingKind.TIME_TO_THRESHOLD, eta=300.0, eta_low=200.0, eta_high=math.inf
+        ),
+        dataclasses.replace(base, kind=FindingKind.OSCILLATION, period=20.0),
+    ]
+    store.add_findings(batch)
+    assert [g.finding for g in store.findings()] == batch[::-1]
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_findings(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[0])
+    conn.execute(
+        "INSERT INTO findings (time, signal, asset, kind, score, observed, baseline, sigma,"
+        " unit, detector) VALUES (1.0, 'pump-1.flow', 'pump-1', 'spike', 1.5, 42.0, 40.0, 0.5,"
+        " 'L/s', 'spike')"
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with SqliteStore(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        (got,) = s.findings()
+        assert got.finding == finding(1.0)
 
 
 def test_findings_keep_nan_and_infinity(store: SqliteStore) -> None:

@@ -113,6 +113,11 @@ class FindingPublic(_Out):
     unit: str
     detector: str
     explanation: str
+    context: str = ""  # what a cross-signal finding is against ("error against sub-1.load")
+    eta: float | None = None  # time-to-threshold: seconds until the limit is crossed
+    eta_low: float | None = None
+    eta_high: float | None = None  # None also where the interval is open (infinite)
+    period: float | None = None  # oscillations: seconds
 
     @classmethod
     def of(cls, fid: int, f: Finding) -> FindingPublic:
@@ -132,6 +137,11 @@ class FindingPublic(_Out):
             unit=f.unit,
             detector=f.detector,
             explanation=f.explain(),
+            context=f.context,
+            eta=f.eta,
+            eta_low=f.eta_low,
+            eta_high=f.eta_high if f.eta_high is not None and math.isfinite(f.eta_high) else None,
+            period=f.period,
         )
 
 

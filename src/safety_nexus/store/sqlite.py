@@ -101,6 +101,14 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX config_history_key ON config_history (key, id);
     """,
+    # 1 -> 2: what cross-signal findings are against, time-to-threshold forecasts, periods.
+    """
+    ALTER TABLE findings ADD COLUMN context TEXT NOT NULL DEFAULT '';
+    ALTER TABLE findings ADD COLUMN eta REAL;
+    ALTER TABLE findings ADD COLUMN eta_low REAL;
+    ALTER TABLE findings ADD COLUMN eta_high REAL;
+    ALTER TABLE findings ADD COLUMN period REAL;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -150,6 +158,10 @@ def _json_default(obj: object) -> object:
 def _float(value: Any) -> float:
     # SQLite stores NaN as NULL; a finding's observed value may legitimately be NaN.
     return math.nan if value is None else float(value)
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class SqliteStore(Closeable):
@@ -300,6 +312,11 @@ class SqliteStore(Closeable):
                 f.sigma,
                 f.unit,
                 f.detector,
+                f.context,
+                f.eta,
+                f.eta_low,
+                f.eta_high,
+                f.period,
             )
             for f in findings
         ]
@@ -310,7 +327,8 @@ class SqliteStore(Closeable):
             for row in rows:
                 cur = conn.execute(
                     "INSERT INTO findings (time, signal, asset, kind, score, observed, baseline,"
-                    " sigma, unit, detector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " sigma, unit, detector, context, eta, eta_low, eta_high, period)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 ids.append(int(cur.lastrowid or 0))
@@ -336,7 +354,8 @@ class SqliteStore(Closeable):
         )
         sql = (
             "SELECT id, time, signal, asset, kind, score, observed, baseline, sigma, unit,"
-            f" detector FROM findings{where} ORDER BY time DESC, id DESC LIMIT ?"
+            " detector, context, eta, eta_low, eta_high, period"
+            f" FROM findings{where} ORDER BY time DESC, id DESC LIMIT ?"
         )
         with self._read("read findings") as conn:
             rows = conn.execute(sql, (*args, max(0, limit))).fetchall()
@@ -362,6 +381,11 @@ class SqliteStore(Closeable):
             sigma=_float(row[8]),
             unit=row[9],
             detector=row[10],
+            context=row[11],
+            eta=_optional(row[12]),
+            eta_low=_optional(row[13]),
+            eta_high=_optional(row[14]),
+            period=_optional(row[15]),
         )
         return StoredFinding(id=int(row[0]), finding=finding)
 
