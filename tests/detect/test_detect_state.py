@@ -64,6 +64,24 @@ def test_restart_mid_stream_gives_the_same_findings(tmp_path: Path, block: int) 
         assert np.array_equal(a, b)
 
 
+def test_a_bank_with_a_per_signal_cusum_design_survives_a_restart(tmp_path: Path) -> None:
+    times, values = _stream()
+    n = values.shape[1]
+    k = np.full(n, np.nan)
+    h = np.full(n, np.nan)
+    k[:4], h[:4] = 0.5, 6.0  # the shifted signals watched for a known 1σ shift
+    table, config = make_table(n), DetectConfig()
+    whole = DetectorBank(table, config, cusum_design=(k, h))
+    expected = _run(whole, times, values)
+    first = DetectorBank(table, config, cusum_design=(k, h))
+    before = _run(first, times[:3000], values[:3000])
+    first.save_state(tmp_path / "state.npz")
+    again = DetectorBank(table, config, cusum_design=(k, h))
+    again.load_state(tmp_path / "state.npz")
+    after = _run(again, times[3000:], values[3000:])
+    assert before[0] + after[0] == expected[0]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_registered_detector_survives_a_restart(tmp_path: Path, name: str) -> None:
     """Generic over the registry: a newly registered detector is covered without new code."""

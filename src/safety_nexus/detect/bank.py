@@ -140,6 +140,7 @@ class DetectorBank:
             mixed = np.isfinite(k_own) != np.isfinite(h_own)
             if mixed.any() or np.any(k_own < 0) or np.any(h_own <= 0):
                 raise DetectError("cusum_design needs k >= 0 and h > 0 (both NaN: the config's)")
+        self._design = design  # kept to rebuild this bank's layout when a state is restored
         n_shards = -(-n // self.config.block) if n else 0
         bounds = np.linspace(0, n, n_shards + 1).round().astype(int).tolist()
         self._shards: list[_Shard] = []
@@ -374,7 +375,7 @@ class DetectorBank:
     # -- persistence (see detect/state.py) ------------------------------------------------------
 
     # Attributes that are configuration, not learned state: rebuilt from the table and config.
-    _NOT_STATE = frozenset({"table", "config", "detectors", "_units"})
+    _NOT_STATE = frozenset({"table", "config", "detectors", "_units", "_design"})
 
     @property
     def last_time(self) -> float:
@@ -419,7 +420,8 @@ class DetectorBank:
         why = state.mismatch(header.get("fingerprint") or {}, self.fingerprint())
         if why is not None:
             raise DetectError(f"{path}: cannot restore detector state: {why}")
-        fresh = DetectorBank(self.table, self.config, self._names())
+        design = None if self._design is None else (self._design[0], self._design[1])
+        fresh = DetectorBank(self.table, self.config, self._names(), cusum_design=design)
         template = {k: v for k, v in vars(fresh).items() if k not in self._NOT_STATE}
         saved: dict[str, Any] = header.get("state") or {}
         if set(saved) != set(template):
