@@ -39,7 +39,7 @@ test: $(STAMP) system-deps lint typecheck
 # benchmark whose data is missing says so and is skipped.
 NEXUS_DATA ?= $(abspath $(CURDIR)/../shared/datasets)
 bench: $(STAMP)
-	@set -e; for b in benchmarks/*.py; do echo "== $$b"; NEXUS_DATA="$(NEXUS_DATA)" $(BIN)/python $$b; done
+	@set -e; for b in benchmarks/[!_]*.py; do echo "== $$b"; NEXUS_DATA="$(NEXUS_DATA)" $(BIN)/python $$b; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
