@@ -80,6 +80,9 @@ def test_a_bank_with_a_per_signal_cusum_design_survives_a_restart(tmp_path: Path
     again.load_state(tmp_path / "state.npz")
     after = _run(again, times[3000:], values[3000:])
     assert before[0] + after[0] == expected[0]
+    plain = DetectorBank(table, config)  # the same site, but no design: not the same bank
+    with pytest.raises(DetectError, match="per-signal CUSUM design"):
+        plain.load_state(tmp_path / "state.npz")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from safety_nexus.core.types import FindingKind, Frame
+from safety_nexus.detect import DetectorBank
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
+from safety_nexus.pipeline.stages import Batch, Detect
+from safety_nexus.site.load import load
+from safety_nexus.site.table import signal_table
 
 SITE = """
 version: 1
@@ -57,3 +62,26 @@ def test_counters_are_stored_raw_and_judged_as_rates(tmp_path: Path) -> None:
     assert times[step] <= f.time <= times[step] + 20
     assert 80.0 < f.baseline < 120.0
     assert 170.0 < f.observed < 230.0
+
+
+def test_a_lagging_sources_counter_is_rated_on_its_own_times(tmp_path: Path) -> None:
+    """Rows behind the bank are moved forward by microseconds to keep it in order; the
+    counter's rate must still use the samples' real times (1 count/s, not a million)."""
+    table = signal_table(load(SITE))
+    lagging = DetectorBank(table)
+    on_time = DetectorBank(table)
+    detect = Detect(lagging)
+    rows = 600
+    times = 1000.0 + np.arange(float(rows))
+    counted = np.arange(float(rows))  # one count per second
+    temps = 25.0 + np.random.default_rng(3).normal(size=rows)
+    # Source A (temperature) runs ahead of source B (the counter) by 300 s: B's rows reach the
+    # bank behind A's and are moved forward.
+    a = np.stack([np.full(rows, np.nan), temps], axis=1)
+    b = np.stack([counted, np.full(rows, np.nan)], axis=1)
+    detect.run(Batch(source="a", frame=Frame(times + 300.0, a)))
+    detect.run(Batch(source="b", frame=Frame(times, b)))
+    on_time.process(Frame(times, b))
+    (mean_lagging, _), (mean_on_time, _) = lagging.baseline(), on_time.baseline()
+    assert mean_on_time[0] == pytest.approx(1.0)
+    assert mean_lagging[0] == pytest.approx(mean_on_time[0])

@@ -170,9 +170,15 @@ class DetectorBank:
 
     # -- processing ---------------------------------------------------------------------------
 
-    def process(self, frame: Frame) -> BankResult:
-        """Run every detector over the frame; findings for onsets, recoveries for clearings."""
-        events = self._run(frame.times, frame.values)
+    def process(self, frame: Frame, *, sample_times: F64 | None = None) -> BankResult:
+        """Run every detector over the frame; findings for onsets, recoveries for clearings.
+
+        `sample_times`: the samples' real times where `frame.times` had to be moved forward to
+        keep the bank's rows strictly increasing (the pipeline does so for rows that arrive
+        behind the bank, e.g. from a source whose clock lags). Rates of counters are taken over
+        these real times (a row moved by a microsecond must not turn one count into a million
+        per second); each signal's own samples are in order either way."""
+        events = self._run(frame.times, frame.values, sample_times)
         return self._result(events, frame.times.tolist())
 
     def process_arrays(self, times: F64, values: F64) -> int:
@@ -184,7 +190,7 @@ class DetectorBank:
         n = len(self.table)
         return self.process(Frame(np.array([t]), np.full((1, n), np.nan)))
 
-    def _run(self, times: F64, values: F64) -> list[_Event]:
+    def _run(self, times: F64, values: F64, sample_times: F64 | None = None) -> list[_Event]:
         times = np.asarray(times, dtype=np.float64)
         values = np.ascontiguousarray(values, dtype=np.float64)
         n = len(self.table)
@@ -201,7 +207,10 @@ class DetectorBank:
         if np.isinf(values).any():  # one cheap pass; NaN is "no sample", ±inf is a bad value
             raise DetectError("frame values must be finite (NaN for no sample)")
         if self._counters is not None:
-            values = self._counters.apply(times, values)
+            real = times if sample_times is None else np.asarray(sample_times, dtype=np.float64)
+            if real.shape != times.shape:
+                raise DetectError("sample_times must have the frame's shape (T,)")
+            values = self._counters.apply(real, values)
         tl: list[float] = times.tolist()
         events: list[_Event] = []
         for shard in self._shards:
@@ -396,7 +405,7 @@ class DetectorBank:
 
     def fingerprint(self) -> dict[str, str]:
         """What a saved state of this bank is valid for (table, detectors, config)."""
-        return state.fingerprint(self.table, self.config, self._names())
+        return state.fingerprint(self.table, self.config, self._names(), self._design)
 
     def save_state(self, path: Path, *, saved_at: float | None = None) -> int:
         """Write everything the bank has learned to `path`, atomically; returns the file size.

@@ -41,7 +41,7 @@ from pydantic import BaseModel
 
 from safety_nexus.core.errors import DetectError
 from safety_nexus.core.types import SignalTable
-from safety_nexus.detect.base import ActiveSet, ScratchState
+from safety_nexus.detect.base import F64, ActiveSet, ScratchState
 
 if TYPE_CHECKING:
     from safety_nexus.detect.config import DetectConfig
@@ -61,9 +61,15 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def fingerprint(table: SignalTable, config: DetectConfig, detectors: list[str]) -> dict[str, str]:
-    """What a saved state is valid for. Hashes for the table (it may hold a million signals),
-    the config in full (so that a mismatch can name the field)."""
+def fingerprint(
+    table: SignalTable,
+    config: DetectConfig,
+    detectors: list[str],
+    design: tuple[F64, ...] | None = None,
+) -> dict[str, str]:
+    """What a saved state is valid for. Hashes for the table (it may hold a million signals)
+    and for a per-signal CUSUM design, the config in full (so that a mismatch can name the
+    field)."""
     kinds = getattr(table, "counter", np.empty(0, dtype=np.bool_))
     cross = [
         np.ascontiguousarray(getattr(table, name)).tobytes()
@@ -81,6 +87,9 @@ def fingerprint(table: SignalTable, config: DetectConfig, detectors: list[str]) 
         "kinds": _digest(np.ascontiguousarray(kinds, dtype=np.bool_).tobytes()),
         "cross": _digest(*cross),
         "detectors": ",".join(detectors),
+        "design": "none"
+        if design is None
+        else _digest(*(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in design)),
         "config": config.model_dump_json(),
     }
 
@@ -91,6 +100,7 @@ _WHAT = {
     "limits": "hard limits",
     "kinds": "signal kinds (gauge/counter)",
     "cross": "forecast and redundant-sensor declarations",
+    "design": "per-signal CUSUM design (allowances and thresholds)",
 }
 
 

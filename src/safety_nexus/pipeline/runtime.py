@@ -174,11 +174,11 @@ class Runtime:
             parsed = parse_json_batch(body, self.table)
             if len(parsed) == 0:
                 return 0
-            if self._queue.full():  # refuse before the reorder buffer takes anything
-                raise IngestError(
-                    "pipeline is at capacity, retry shortly", reason="busy", status=503
-                )
             with self._ingest_lock:
+                if self._queue.full():  # refuse before the reorder buffer takes anything
+                    raise IngestError(
+                        "pipeline is at capacity, retry shortly", reason="busy", status=503
+                    )
                 frame = self.assembler.assemble(
                     parsed.columns, parsed.times, parsed.values, now=self.clock.now()
                 )
@@ -288,9 +288,16 @@ class Runtime:
             return
         detect = next((s for s in self.stages if isinstance(s, Detect)), None)
         now = self.clock.now()
-        with self._ingest_lock:
+        # Never wait for the ingest lock here: an HTTP thread holding it may be waiting for room
+        # in the queue, which only this (the worker) thread makes. Someone ingesting means the
+        # pipeline is not idle anyway: skip the release this time.
+        if not self._ingest_lock.acquire(blocking=False):
+            return
+        try:
             # Only with nothing queued: a frame released earlier must be processed first.
             held = self.assembler.due(now) if self._queue.empty() else None
+        finally:
+            self._ingest_lock.release()
         if held is not None and held.n_rows:
             with self._idle:
                 self._pending += 1

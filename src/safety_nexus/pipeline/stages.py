@@ -84,12 +84,13 @@ class Detect:
             return batch
         times = frame.times
         remap: dict[float, float] | None = None
+        real: np.ndarray | None = None
         if times[0] <= self._last:
             floor = self._last + self._NUDGE * np.arange(1, frame.n_rows + 1)
             effective = np.maximum(times, floor)
             remap = dict(zip(effective.tolist(), times.tolist(), strict=True))
-            frame = Frame(effective, frame.values)
-        result = self._bank.process(frame)
+            frame, real = Frame(effective, frame.values), times
+        result = self._bank.process(frame, sample_times=real)
         self._last = float(frame.times[-1])
         batch.findings = list(result.findings)
         batch.recoveries = list(result.recoveries)
