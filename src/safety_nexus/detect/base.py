@@ -45,6 +45,14 @@ EMPTY_INDEX: Index = np.empty(0, dtype=np.intp)
 EMPTY_F64: F64 = np.empty(0, dtype=np.float64)
 
 
+def latest_rows(present: Bools) -> Index:
+    """Per row and column of a (T, N) mask: the latest row at or before it where the column has
+    a sample (−1 before its first): forward filling without a loop over rows."""
+    idx: Index = np.where(present, np.arange(present.shape[0])[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    return idx
+
+
 @dataclass(frozen=True, slots=True)
 class Columns:
     """The per-signal parameters of one shard, sliced from the SignalTable."""

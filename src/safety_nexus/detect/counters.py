@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from safety_nexus.detect.base import F64, Index, ScratchState
+from safety_nexus.detect.base import F64, Index, ScratchState, latest_rows
 
 
 class CounterRates(ScratchState):
@@ -59,8 +59,7 @@ class CounterRates(ScratchState):
             return values
         raw = values[:, cols]  # a copy
         present = ~np.isnan(raw)
-        at = np.where(present, np.arange(rows)[:, None], -1)
-        np.maximum.accumulate(at, axis=0, out=at)  # latest row with a sample, this one included
+        at = latest_rows(present)  # latest row with a sample, this one included
         prev = np.empty_like(at)
         prev[0] = -1
         prev[1:] = at[:-1]

@@ -43,6 +43,7 @@ from safety_nexus.detect.base import (
     Index,
     ScratchState,
     Vif,
+    latest_rows,
 )
 from safety_nexus.detect.baseline import Baseline
 from safety_nexus.detect.config import DetectConfig
@@ -112,9 +113,7 @@ class Held:
     def fill(self, times: F64, values: F64) -> tuple[F64, F64]:
         raw = values[:, self.cols]
         rows = raw.shape[0]
-        present = ~np.isnan(raw)
-        idx = np.where(present, np.arange(rows)[:, None], -1)
-        np.maximum.accumulate(idx, axis=0, out=idx)
+        idx = latest_rows(~np.isnan(raw))
         seen = idx >= 0
         safe = np.maximum(idx, 0)
         cols = np.arange(raw.shape[1])

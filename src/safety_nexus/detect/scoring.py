@@ -92,7 +92,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from safety_nexus.core.errors import DetectError
-from safety_nexus.detect.base import F64
+from safety_nexus.detect.base import F64, latest_rows
 from safety_nexus.detect.discord import DiscordRing
 from safety_nexus.detect.novelty import (
     HUGE,
@@ -308,8 +308,7 @@ class AnomalyScorer:
         present = ~np.isnan(x)
         rows = np.arange(b)
         # Forward fill (the last value stands in for a missing one in every window).
-        idx = np.where(present, rows[:, None], -1)
-        np.maximum.accumulate(idx, axis=0, out=idx)
+        idx = latest_rows(present)
         cols = np.arange(n)
         last = self._last[sel]
         xf = np.where(idx >= 0, x[np.maximum(idx, 0), cols], last)

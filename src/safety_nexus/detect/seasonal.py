@@ -118,12 +118,18 @@ class SeasonalDetector(ScratchState):
 
     def expected(self, t: float) -> F64:
         """The profile's value for time t, per signal (unit; NaN before the first look)."""
-        i0, i1, f = _knots((t % DAY) / HOUR, 24)
-        j0, j1, g = _knots((t / DAY + EPOCH_WEEKDAY) % 7.0, 7)
+        out: F64 = self._ref + self._profile(t)[0]
+        return out
+
+    def _profile(self, t: float) -> tuple[F32, tuple[int, int, float], tuple[int, int, float]]:
+        """The daily and weekly offsets at time t (relative to the reference level), with the
+        hour and weekday knots they interpolate between (learning moves the same knots)."""
+        day = _knots((t % DAY) / HOUR, 24)
+        week = _knots((t / DAY + EPOCH_WEEKDAY) % 7.0, 7)
+        (i0, i1, f), (j0, j1, g) = day, week
         e = (1.0 - f) * self._day[i0] + f * self._day[i1]
         e += (1.0 - g) * self._week[j0] + g * self._week[j1]
-        out: F64 = self._ref + e
-        return out
+        return e, day, week
 
     def _look(self, t: float, fresh: Bools, ctx: BaselineView) -> Hits | None:
         cfg = self.config
@@ -135,10 +141,7 @@ class SeasonalDetector(ScratchState):
         level = ctx.local_mean
         first = fresh & np.isnan(self._ref)
         self._ref[first] = level[first]
-        i0, i1, f = _knots((t % DAY) / HOUR, 24)
-        j0, j1, g = _knots((t / DAY + EPOCH_WEEKDAY) % 7.0, 7)
-        e = (1.0 - f) * self._day[i0] + f * self._day[i1]
-        e += (1.0 - g) * self._week[j0] + g * self._week[j1]
+        e, (i0, i1, f), (j0, j1, g) = self._profile(t)
         fw = fresh.astype(np.float32)
         r = np.where(fresh, level - self._ref, 0.0).astype(np.float32) - e
         r *= fw
