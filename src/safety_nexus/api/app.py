@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from safety_nexus import __version__
 from safety_nexus.api import errors
+from safety_nexus.api.deps import build_verifier
 from safety_nexus.api.routes import (
     alarms,
     findings,
@@ -32,6 +33,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Live state, findings and alarms of a monitored site.",
     )
     app.state.runtime = runtime
+    app.state.verifier = build_verifier(runtime)  # a missing key fails here, not per request
     errors.install(app)
     for module in (site, signals, findings, alarms, telemetry, scenarios, health, stream):
         app.include_router(module.router, prefix=PREFIX)

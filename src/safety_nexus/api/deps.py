@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
+from safety_nexus.ingest.auth import Verifier
 from safety_nexus.pipeline.runtime import Runtime
 
 
@@ -19,5 +20,18 @@ def _ws_runtime(websocket: WebSocket) -> Runtime:
     return runtime
 
 
+def build_verifier(runtime: Runtime) -> Verifier:
+    """The signature checker of a runtime's site; reads the sources' keys (see ingest.auth)."""
+    return Verifier(runtime.site.sources, clock=runtime.clock, store=runtime.store)
+
+
+def _verifier(request: Request) -> Verifier:
+    verifier: Verifier | None = getattr(request.app.state, "verifier", None)
+    if verifier is None:  # an app not built by create_app
+        verifier = request.app.state.verifier = build_verifier(request.app.state.runtime)
+    return verifier
+
+
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+VerifierDep = Annotated[Verifier, Depends(_verifier)]
 WsRuntimeDep = Annotated[Runtime, Depends(_ws_runtime)]

@@ -29,7 +29,8 @@ from safety_nexus.core.errors import IngestError, NexusError
 from safety_nexus.core.types import Alarm, Frame, Priority, SignalTable
 from safety_nexus.detect.bank import DetectorBank
 from safety_nexus.ingest.frames import FrameAssembler
-from safety_nexus.ingest.json_batch import parse_json_batch
+from safety_nexus.ingest.json_batch import ParsedBatch, parse_json_batch
+from safety_nexus.ingest.lineprotocol import parse_line_protocol
 from safety_nexus.pipeline.hub import EventHub
 from safety_nexus.pipeline.metrics import Metrics
 from safety_nexus.pipeline.sources import SimulatorSource, Source, check_frame
@@ -172,6 +173,40 @@ class Runtime:
         """Validate an HTTP JSON batch and queue it. Returns the number of samples accepted."""
         try:
             parsed = parse_json_batch(body, self.table)
+        except IngestError as err:
+            self.metrics.reject(err.reason)
+            raise
+        return self.ingest_parsed(parsed)
+
+    def ingest_lineprotocol(
+        self, body: bytes, *, precision: str = "ns", source: str | None = None
+    ) -> int:
+        """Validate an InfluxDB line-protocol batch and queue it (see `ingest.lineprotocol`).
+        `source` names a site source whose `map` renames external names; lines without a
+        timestamp take the runtime clock's time. Returns the number of samples accepted."""
+        try:
+            names: dict[str, str] = {}
+            if source is not None:
+                declared = next((s for s in self.site.sources if s.id == source), None)
+                if declared is None:
+                    raise IngestError(f"unknown source '{source[:64]}'", "unknown_source")
+                names = declared.map
+            parsed = parse_line_protocol(
+                body,
+                self.table,
+                now=self.clock.now(),
+                precision=precision,
+                source=source or "http",
+                names=names,
+            )
+        except IngestError as err:
+            self.metrics.reject(err.reason)
+            raise
+        return self.ingest_parsed(parsed)
+
+    def ingest_parsed(self, parsed: ParsedBatch) -> int:
+        """Queue a validated batch of any format, through the reorder buffer."""
+        try:
             if len(parsed) == 0:
                 return 0
             with self._ingest_lock:

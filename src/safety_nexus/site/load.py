@@ -49,11 +49,15 @@ def load_file(path: str | Path) -> Site:
         raise ConfigError(
             [ConfigIssue("", f"cannot read {source}: {reason.lower()}")], source
         ) from err
-    return load(text, source)
+    return load(text, source, base_dir=Path(path).parent)
 
 
-def load(text: str, source: str = "<string>") -> Site:
-    """Parse and validate a site document. Raises one `ConfigError` carrying every issue."""
+def load(text: str, source: str = "<string>", *, base_dir: str | Path | None = None) -> Site:
+    """Parse and validate a site document. Raises one `ConfigError` carrying every issue.
+
+    Relative paths in the document (a source's `auth.hmac_key_file`) are relative to
+    `base_dir`, which `load_file` sets to the file's folder; by default the working directory.
+    """
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -73,7 +77,7 @@ def load(text: str, source: str = "<string>") -> Site:
     finally:
         loader.dispose()
     try:
-        site = Site.model_validate(data)
+        site = Site.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         issues += [issue for error in err.errors() for issue in _issues(error, lines)]
     else:

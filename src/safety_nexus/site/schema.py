@@ -23,11 +23,22 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from safety_nexus.core.types import Criticality
+from safety_nexus.site.keys import ed25519_public_key
 from safety_nexus.site.validate import CrossReferenceError, cross_check
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -50,6 +61,8 @@ def _parse_duration(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
 Id = Annotated[str, Field(pattern=_ID, min_length=1, max_length=64)]
+# A line-protocol name in a source's `map`: measurement, optional tags, one space, field.
+_EXTERNAL = re.compile(r"^([^\s,=]+)((?:,[^\s,=]+=[^\s,=]+)*) ([^\s,=]+)$")
 
 
 class _Strict(BaseModel):
@@ -229,11 +242,84 @@ class Failsafe(_Strict):
     description: str = ""
 
 
+class SourceAuth(_Strict):
+    """How a source's batches are signed (see `ingest.auth`): exactly one key, and whether
+    unsigned batches are refused. Secrets never sit in the site file: an HMAC key is named by
+    an environment variable or a key file (relative to the site file); an Ed25519 public key
+    may be written inline. `repr` hides the public key (see `site.keys`)."""
+
+    # A validation error must not quote what it was given: that may be a key.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
+    )
+
+    hmac_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    hmac_key_file: Path | None = None
+    ed25519_public_key: SecretStr | None = None
+    required: bool = True  # refuse unsigned batches from this source
+    max_age: Duration = Field(default=30.0, gt=0)  # a signed batch older than this is refused
+    max_skew: Duration = 5.0  # how far ahead of our clock a sender's timestamp may be
+
+    @field_validator("hmac_key_file", mode="after")
+    @classmethod
+    def _key_file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+        path = value if value.is_absolute() else Path(base or ".") / value
+        if not path.is_file():
+            raise ValueError(f"key file '{value}' does not exist")
+        return path.resolve()
+
+    @field_validator("ed25519_public_key", mode="after")
+    @classmethod
+    def _public_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            ed25519_public_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> SourceAuth:
+        given = [self.hmac_key_env, self.hmac_key_file, self.ed25519_public_key]
+        if sum(key is not None for key in given) != 1:
+            raise ValueError(
+                "auth needs exactly one of 'hmac_key_env', 'hmac_key_file' or 'ed25519_public_key'"
+            )
+        return self
+
+
 class Source(_Strict):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
+    )  # its `auth` may hold a key: see SourceAuth
+
     id: Id
     kind: SourceKind
     signals: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns of signal ids
     description: str = ""
+    auth: SourceAuth | None = None  # signed batches (http sources only)
+    # Line-protocol names -> signal ids, ahead of the "<measurement>.<field>" default (see
+    # `ingest.lineprotocol`): {"cpu,host=core-a1 usage_user": "core-a1.cpu_load"}. Tags are
+    # stored sorted by key, as the parser builds the name; the targets are checked in `Site`.
+    map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("map")
+    @classmethod
+    def _external_names(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, target in value.items():
+            m = _EXTERNAL.match(key)
+            if not m:
+                raise ValueError(
+                    f"'{key}' is not '<measurement>[,<tag>=<value>...] <field>'"
+                    " (no spaces, commas or '=' inside names)"
+                )
+            tags = sorted(m.group(2)[1:].split(",")) if m.group(2) else []
+            name = ",".join([m.group(1), *tags]) + " " + m.group(3)
+            if name in out:
+                raise ValueError(f"'{key}' is mapped twice (tags are compared sorted)")
+            out[name] = target
+        return out
 
 
 class SiteInfo(_Strict):

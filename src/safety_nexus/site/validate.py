@@ -209,6 +209,17 @@ def _measures(site: Site) -> Iterator[ConfigIssue]:
 def _sources(site: Site) -> Iterator[ConfigIssue]:
     ids = [f"{asset}.{name}" for asset, names in _signal_ids(site).items() for name in names]
     for i, source in enumerate(site.sources):
+        if source.auth is not None and source.kind != "http":
+            # Only batches POSTed over HTTP carry the signature headers (see ingest.auth).
+            yield ConfigIssue(
+                f"sources[{i}].auth", f"source '{source.id}': 'auth' is only for http sources"
+            )
+        known = set(ids)
+        for name, target in source.map.items():
+            if target not in known:
+                yield ConfigIssue(
+                    f"sources[{i}].map", f"'{name}' maps to unknown signal '{target}'"
+                )
         for j, pattern in enumerate(source.signals):
             # A pattern that matches nothing is almost always a typo that would silently leave
             # the source's data rejected as unregistered.

@@ -109,6 +109,14 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE findings ADD COLUMN eta_high REAL;
     ALTER TABLE findings ADD COLUMN period REAL;
     """,
+    # 2 -> 3: the last accepted sequence number of each signing source (ingest.auth).
+    """
+    CREATE TABLE source_sequences (
+        source TEXT PRIMARY KEY,
+        sequence INTEGER NOT NULL,
+        time REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -511,6 +519,28 @@ class SqliteStore(Closeable):
     def count_events(self) -> int:
         with self._read("count events") as conn:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    # -- signed sources -----------------------------------------------------------------------
+
+    def last_sequence(self, source: str) -> int | None:
+        """The last accepted sequence number of a signing source, or None before its first."""
+        with self._read("read a source's sequence") as conn:
+            row = conn.execute(
+                "SELECT sequence FROM source_sequences WHERE source = ?", (source,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def advance_sequence(self, source: str, sequence: int, *, time: float) -> bool:
+        """Record `sequence` as accepted if it is above the stored one; False if it is not,
+        so that two writers racing with the same number cannot both advance."""
+        with self._write("store a source's sequence") as conn:
+            cur = conn.execute(
+                "INSERT INTO source_sequences (source, sequence, time) VALUES (?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET sequence = excluded.sequence,"
+                " time = excluded.time WHERE excluded.sequence > source_sequences.sequence",
+                (source, sequence, time),
+            )
+            return cur.rowcount == 1
 
     # -- configuration ------------------------------------------------------------------------
 

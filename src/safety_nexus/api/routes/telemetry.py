@@ -1,13 +1,14 @@
-"""`POST /api/v1/telemetry`: JSON batches (gzip accepted)."""
+"""`POST /api/v1/telemetry`: JSON batches; `POST /api/v1/write`: InfluxDB line protocol (gzip
+accepted by both)."""
 
 from __future__ import annotations
 
 import gzip
 import zlib
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 
-from safety_nexus.api.deps import RuntimeDep
+from safety_nexus.api.deps import RuntimeDep, VerifierDep
 from safety_nexus.api.schemas import Accepted
 from safety_nexus.core.errors import IngestError
 
@@ -39,7 +40,7 @@ async def _body(request: Request) -> bytes:
 
 
 @router.post("/telemetry", status_code=status.HTTP_202_ACCEPTED)
-async def post_telemetry(request: Request, runtime: RuntimeDep) -> Accepted:
+async def post_telemetry(request: Request, runtime: RuntimeDep, verifier: VerifierDep) -> Accepted:
     try:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
@@ -49,7 +50,48 @@ async def post_telemetry(request: Request, runtime: RuntimeDep) -> Accepted:
                 415,
             )
         body = await _body(request)
+        verified = verifier.check(request.headers, body)  # signed batches: see ingest.auth
     except IngestError as err:
         runtime.metrics.reject(err.reason)
         raise
-    return Accepted(accepted=runtime.ingest_json(body))
+    accepted = runtime.ingest_json(body)
+    try:
+        verifier.commit(verified)  # only an accepted batch advances its source's sequence
+    except IngestError as err:
+        runtime.metrics.reject(err.reason)
+        raise
+    return Accepted(accepted=accepted)
+
+
+@router.post("/write", status_code=status.HTTP_204_NO_CONTENT)
+async def post_write(
+    request: Request,
+    runtime: RuntimeDep,
+    verifier: VerifierDep,
+    precision: str = "ns",
+    source: str | None = None,
+) -> Response:
+    """InfluxDB line protocol (text/plain, gzip accepted): 204 on success, as InfluxDB answers.
+    `precision` is the timestamps' unit (ns, us, ms, s); `source` a site source whose `map`
+    renames external names (see `ingest.lineprotocol`)."""
+    try:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "text/plain":
+            raise IngestError(
+                f"content type '{ctype or 'none'}' is not supported; send text/plain"
+                " (InfluxDB line protocol)",
+                "content_type",
+                415,
+            )
+        body = await _body(request)
+        verified = verifier.check(request.headers, body)  # signed batches: see ingest.auth
+    except IngestError as err:
+        runtime.metrics.reject(err.reason)
+        raise
+    runtime.ingest_lineprotocol(body, precision=precision, source=source)
+    try:
+        verifier.commit(verified)  # only an accepted batch advances its source's sequence
+    except IngestError as err:
+        runtime.metrics.reject(err.reason)
+        raise
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
