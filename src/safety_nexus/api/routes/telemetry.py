@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request, Response, status
 from safety_nexus.api.deps import RuntimeDep, VerifierDep
 from safety_nexus.api.schemas import Accepted
 from safety_nexus.core.errors import IngestError
+from safety_nexus.ingest.auth import Verified, Verifier
+from safety_nexus.pipeline.runtime import Runtime
 
 router = APIRouter(tags=["telemetry"])
 
@@ -39,27 +41,40 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-@router.post("/telemetry", status_code=status.HTTP_202_ACCEPTED)
-async def post_telemetry(request: Request, runtime: RuntimeDep, verifier: VerifierDep) -> Accepted:
+async def _checked_body(
+    request: Request, runtime: Runtime, verifier: Verifier, ctype: str, hint: str = ""
+) -> tuple[bytes, Verified]:
+    """The request's body (decompressed) once its content type and, for signed batches, its
+    signature, sequence and age are checked (see ingest.auth); rejections are counted."""
     try:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
+        got = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if got != ctype:
             raise IngestError(
-                f"content type '{ctype or 'none'}' is not supported; send application/json",
+                f"content type '{got or 'none'}' is not supported; send {ctype}{hint}",
                 "content_type",
                 415,
             )
         body = await _body(request)
-        verified = verifier.check(request.headers, body)  # signed batches: see ingest.auth
+        return body, verifier.check(request.headers, body)
     except IngestError as err:
         runtime.metrics.reject(err.reason)
         raise
-    accepted = runtime.ingest_json(body)
+
+
+def _commit(runtime: Runtime, verifier: Verifier, verified: Verified) -> None:
+    """Only an accepted batch advances its source's sequence number."""
     try:
-        verifier.commit(verified)  # only an accepted batch advances its source's sequence
+        verifier.commit(verified)
     except IngestError as err:
         runtime.metrics.reject(err.reason)
         raise
+
+
+@router.post("/telemetry", status_code=status.HTTP_202_ACCEPTED)
+async def post_telemetry(request: Request, runtime: RuntimeDep, verifier: VerifierDep) -> Accepted:
+    body, verified = await _checked_body(request, runtime, verifier, "application/json")
+    accepted = runtime.ingest_json(body)
+    _commit(runtime, verifier, verified)
     return Accepted(accepted=accepted)
 
 
@@ -74,24 +89,8 @@ async def post_write(
     """InfluxDB line protocol (text/plain, gzip accepted): 204 on success, as InfluxDB answers.
     `precision` is the timestamps' unit (ns, us, ms, s); `source` a site source whose `map`
     renames external names (see `ingest.lineprotocol`)."""
-    try:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "text/plain":
-            raise IngestError(
-                f"content type '{ctype or 'none'}' is not supported; send text/plain"
-                " (InfluxDB line protocol)",
-                "content_type",
-                415,
-            )
-        body = await _body(request)
-        verified = verifier.check(request.headers, body)  # signed batches: see ingest.auth
-    except IngestError as err:
-        runtime.metrics.reject(err.reason)
-        raise
+    hint = " (InfluxDB line protocol)"
+    body, verified = await _checked_body(request, runtime, verifier, "text/plain", hint)
     runtime.ingest_lineprotocol(body, precision=precision, source=source)
-    try:
-        verifier.commit(verified)  # only an accepted batch advances its source's sequence
-    except IngestError as err:
-        runtime.metrics.reject(err.reason)
-        raise
+    _commit(runtime, verifier, verified)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
