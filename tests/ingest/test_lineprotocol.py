@@ -3,28 +3,16 @@ from __future__ import annotations
 import re
 import time
 
-import numpy as np
 import pytest
 
 from safety_nexus.core.errors import IngestError
-from safety_nexus.core.types import Criticality, SignalTable
+from safety_nexus.core.types import SignalTable
+from safety_nexus.detect.testing import make_table
 from safety_nexus.ingest.lineprotocol import external_name, parse_line_protocol
 
 
 def table(*ids: str) -> SignalTable:
-    n = len(ids)
-    return SignalTable(
-        ids=ids,
-        assets=tuple(i.rsplit(".", 1)[0] for i in ids),
-        subsystems=("s",) * n,
-        units=("",) * n,
-        period=np.ones(n),
-        normal_lo=np.zeros(n),
-        normal_hi=np.ones(n),
-        limit_lo=np.full(n, -np.inf),
-        limit_hi=np.full(n, np.inf),
-        criticality=(Criticality.LOW,) * n,
-    )
+    return make_table(len(ids), ids=ids)
 
 
 TABLE = table("pump-1.pressure", "pump-1.flow", "feeder-1.current", "core-a1.cpu_load")

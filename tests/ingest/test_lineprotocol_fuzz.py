@@ -11,32 +11,20 @@ import re
 from dataclasses import dataclass
 from random import Random
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from safety_nexus.core.errors import IngestError
-from safety_nexus.core.types import Criticality, SignalTable
+from safety_nexus.core.types import SignalTable
+from safety_nexus.detect.testing import make_table
 from safety_nexus.ingest.lineprotocol import PRECISIONS, parse_line_protocol
 
 pytestmark = pytest.mark.slow
 
 
 def table(*ids: str) -> SignalTable:
-    n = len(ids)
-    return SignalTable(
-        ids=ids,
-        assets=tuple(i.rsplit(".", 1)[0] for i in ids),
-        subsystems=("s",) * n,
-        units=("",) * n,
-        period=np.ones(n),
-        normal_lo=np.zeros(n),
-        normal_hi=np.ones(n),
-        limit_lo=np.full(n, -np.inf),
-        limit_hi=np.full(n, np.inf),
-        criticality=(Criticality.LOW,) * n,
-    )
+    return make_table(len(ids), ids=ids)
 
 
 # Names may hold every character the protocol escapes, and a double quote (literal outside

@@ -26,8 +26,10 @@ def make_table(
     unit: str | Sequence[str] = "V",
     forecasts: Sequence[tuple[int, int] | tuple[int, int, float]] = (),
     groups: Sequence[Sequence[int]] = (),
+    ids: Sequence[str] | None = None,
 ) -> SignalTable:
-    """A SignalTable of n signals "a<i>.s<i>" on assets "a<i>".
+    """A SignalTable of n signals "a<i>.s<i>" on assets "a<i>" (or the given `ids`
+    "<asset>.<signal>", their assets taken from them).
 
     `forecasts` declares (forecast column, actual column[, horizon seconds]) pairs, `groups` the
     columns of each quantity measured by redundant sensors ("q0", "q1", ...).
@@ -47,9 +49,12 @@ def make_table(
     measures = np.full(n, -1, dtype=np.intp)
     for q, members in enumerate(groups):
         measures[list(members)] = q
+    names = tuple(f"a{i}.s{i}" for i in range(n)) if ids is None else tuple(ids)
+    if len(names) != n:
+        raise ValueError(f"{len(names)} ids for {n} signals")
     return SignalTable(
-        ids=tuple(f"a{i}.s{i}" for i in range(n)),
-        assets=tuple(f"a{i}" for i in range(n)),
+        ids=names,
+        assets=tuple(i.rsplit(".", 1)[0] for i in names),
         subsystems=("sub",) * n,
         units=units,
         period=arr(period),
