@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests drive for real (a browser today; brokers and databases later).
+# Debian packages the tests drive for real: a browser, an MQTT broker, Prometheus.
 system-deps:
-	@bash scripts/ensure-debian-packages.sh chromium
+	@bash scripts/ensure-debian-packages.sh chromium mosquitto prometheus
 
 demo: $(STAMP)
 	$(BIN)/nexus demo

@@ -73,6 +73,23 @@ class FindingKind(StrEnum):
     QUANTISATION = "quantisation"  # the sensor's steps coarsened, or it toggles between values
     TIME_TO_THRESHOLD = "time_to_threshold"  # trending toward a hard limit: crossing forecast
     OSCILLATION = "oscillation"  # a sustained, regular oscillation (e.g. a control loop hunting)
+    # Raised at ingestion and by the pipeline rather than by the detector bank:
+    PHANTOM = "phantom"  # data from a source, topic, node or signal the site does not declare
+    OUT_OF_RANGE = "out_of_range"  # a value outside the signal's physically possible range
+    CLOCK_SKEW = "clock_skew"  # a source's sample times are off from the time we receive them
+    UNAUTHORISED_CHANGE = "unauthorised_change"  # a setpoint or directive changed outside the API
+
+
+# Findings about the data and the configuration rather than about the process: raised by
+# ingestion and the pipeline, with `context` saying what was seen.
+INGEST_KINDS = frozenset(
+    {
+        FindingKind.PHANTOM,
+        FindingKind.OUT_OF_RANGE,
+        FindingKind.CLOCK_SKEW,
+        FindingKind.UNAUTHORISED_CHANGE,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +238,8 @@ class Finding:
         """One line an operator can read: what, how far off, in units and in sigmas."""
         u = f" {self.unit}" if self.unit else ""
         what = f" ({self.context})" if self.context else ""
+        if self.kind in INGEST_KINDS:  # no baseline to compare with: the context says it all
+            return f"{self.signal}: {self.kind.value.replace('_', ' ')}{what}"
         return (
             f"{self.signal}: {self.kind.value.replace('_', ' ')}{what},"
             f" observed {self.observed:.6g}{u}"

@@ -21,6 +21,7 @@ from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import Clock, ManualClock, SystemClock
 from safety_nexus.core.errors import DetectError
 from safety_nexus.detect.bank import DetectConfig, DetectorBank
+from safety_nexus.ingest.intake import LiveSource
 from safety_nexus.pipeline.hub import EventHub
 from safety_nexus.pipeline.metrics import Metrics
 from safety_nexus.pipeline.runtime import Runtime
@@ -35,6 +36,7 @@ from safety_nexus.pipeline.stages import (
 )
 from safety_nexus.sim import DEFAULT_START, Simulator
 from safety_nexus.site.load import load_file
+from safety_nexus.site.schema import Site
 from safety_nexus.site.table import signal_table
 from safety_nexus.store.history import HistoryStore
 from safety_nexus.store.live import LiveTelemetry
@@ -132,6 +134,16 @@ def restore_bank(
     return False
 
 
+def live_sources(site: Site) -> list[LiveSource]:
+    """The site's subscribing sources (MQTT, OPC UA): each runs on its own thread, started and
+    stopped by the runtime, and hands its batches to the runtime's intake. HTTP, Prometheus
+    remote-write and replay sources need no thread of their own."""
+    out: list[LiveSource] = []
+    for src in site.sources:
+        _ = src  # each kind's module adds its constructor here
+    return out
+
+
 def build_runtime(settings: RuntimeSettings) -> Runtime:
     site = load_file(settings.site)
     table = signal_table(site)
@@ -212,6 +224,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         metrics=metrics,
         stages=stages,
         sources=sources,
+        live_sources=live_sources(site) if settings.source == "http" else [],
         queue_size=settings.queue_size,
         idle_tick=settings.idle_tick,
         reorder_tolerance=settings.reorder_tolerance,

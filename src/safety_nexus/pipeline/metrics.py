@@ -26,6 +26,12 @@ class Metrics:
         self.accepted = Counter(
             "nexus_ingest_accepted_samples", "Samples accepted at ingestion", ["source"], registry=r
         )
+        self.phantom = Counter(
+            "nexus_ingest_phantom",
+            "Messages from sources, topics, nodes or signals the site does not declare",
+            ["source"],
+            registry=r,
+        )
         self.findings_total = Counter(
             "nexus_findings", "Findings raised by the detector bank", ["kind"], registry=r
         )

@@ -13,6 +13,7 @@ runtime's clock (by the worker, between batches) and on stop, so that the next s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -26,9 +27,10 @@ import numpy as np
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import Clock, ManualClock
 from safety_nexus.core.errors import IngestError, NexusError
-from safety_nexus.core.types import Alarm, Frame, Priority, SignalTable
+from safety_nexus.core.types import Alarm, Finding, FindingKind, Frame, Priority, SignalTable
 from safety_nexus.detect.bank import DetectorBank
 from safety_nexus.ingest.frames import FrameAssembler
+from safety_nexus.ingest.intake import LiveSource
 from safety_nexus.ingest.json_batch import ParsedBatch, parse_json_batch
 from safety_nexus.ingest.lineprotocol import parse_line_protocol
 from safety_nexus.pipeline.hub import EventHub
@@ -43,6 +45,12 @@ from safety_nexus.store.sqlite import SqliteStore
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_WAKE = object()  # a finding was reported: process it even if no telemetry comes
+_MAX_PHANTOMS = 10_000  # (source, name) pairs remembered for rate-limiting phantom reports
+
+
+def _empty_frame(table: SignalTable) -> Frame:
+    return Frame(np.empty(0), np.empty((0, len(table))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,7 @@ class Runtime:
         metrics: Metrics,
         stages: Sequence[Stage],
         sources: Sequence[Source] = (),
+        live_sources: Sequence[LiveSource] = (),
         queue_size: int = 256,
         idle_tick: float = 5.0,
         reorder_tolerance: float = 0.0,
@@ -95,6 +104,7 @@ class Runtime:
         self.metrics = metrics
         self.stages = list(stages)
         self.sources = list(sources)
+        self.live_sources = list(live_sources)
         self.idle_tick = idle_tick
         self.assembler = FrameAssembler(table, reorder_tolerance)
         self._ingest_lock = threading.Lock()  # releases from the reorder buffer stay in order
@@ -107,6 +117,10 @@ class Runtime:
         self._idle = threading.Condition()
         self._pending = 0
         self._failure: BaseException | None = None
+        self._reports_lock = threading.Lock()
+        self._reports: list[Finding] = []
+        self._phantoms: dict[tuple[str, str], float] = {}
+        self.phantom_every = 300.0  # seconds between reports of one phantom name
         alarms.subscribe(self._on_alarm)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -125,6 +139,12 @@ class Runtime:
             )
             t.start()
             self._threads.append(t)
+        for live in self.live_sources:
+            t = threading.Thread(
+                target=self._run_live, args=(live,), name=f"nexus-{live.name}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
         self.store.add_event(self.clock.now(), "runtime.started", "system", self.site.site.name, {})
 
     def stop(self) -> None:
@@ -137,7 +157,7 @@ class Runtime:
             self._threads.clear()
         with self._ingest_lock:
             rest = self.assembler.flush()
-        if rest.n_rows:  # nothing accepted is lost: what the reorder buffer held goes through
+        if rest.n_rows or self._reports:  # nothing accepted or reported is lost
             self._process_safely(Batch(source="http", frame=rest))
         if self.state_path is not None:
             self.save_state(journal=True)
@@ -148,6 +168,13 @@ class Runtime:
     def _run_source(self, source: Source) -> None:
         try:
             source.run(self.submit_frame, self._stop)
+        except NexusError as err:
+            log.error("source %s stopped: %s", source.name, err)
+            self._failure = err
+
+    def _run_live(self, source: LiveSource) -> None:
+        try:
+            source.run(self, self._stop)
         except NexusError as err:
             log.error("source %s stopped: %s", source.name, err)
             self._failure = err
@@ -204,11 +231,14 @@ class Runtime:
             raise
         return self.ingest_parsed(parsed)
 
-    def ingest_parsed(self, parsed: ParsedBatch) -> int:
-        """Queue a validated batch of any format, through the reorder buffer."""
+    def ingest_parsed(self, parsed: ParsedBatch, *, wait: bool = False) -> int:
+        """Queue a validated batch of any format, through the reorder buffer. With `wait` a full
+        pipeline blocks the caller (a subscribing source's thread) instead of refusing."""
         try:
             if len(parsed) == 0:
                 return 0
+            while wait and self._queue.full() and not self._stop.is_set():
+                time.sleep(0.005)  # backpressure: the caller stops reading its protocol
             with self._ingest_lock:
                 if self._queue.full():  # refuse before the reorder buffer takes anything
                     raise IngestError(
@@ -226,6 +256,52 @@ class Runtime:
             raise
         self.metrics.accepted.labels(parsed.source).inc(len(parsed))
         return len(parsed)
+
+    def phantom(self, source: str, seen: str, detail: str) -> None:
+        """Data from something the site does not declare: counted always, reported as a
+        "phantom source" finding (and journalled) at most once per `phantom_every` seconds per
+        source and name, so a chatty unknown device cannot flood the findings."""
+        source, seen = source[:64], seen[:160]
+        self.metrics.phantom.labels(source).inc()
+        now = self.clock.now()
+        key = (source, seen)
+        with self._reports_lock:
+            last = self._phantoms.get(key)
+            if last is not None and now - last < self.phantom_every:
+                return
+            if len(self._phantoms) >= _MAX_PHANTOMS:  # bounded: forget the oldest
+                del self._phantoms[next(iter(self._phantoms))]
+            self._phantoms[key] = now
+        self.report(
+            Finding(
+                time=now,
+                signal=f"{source}/{seen}",
+                asset=source,
+                kind=FindingKind.PHANTOM,
+                score=1.0,
+                observed=1.0,
+                baseline=0.0,
+                sigma=0.0,
+                detector="ingest",
+                context=detail[:300],
+            )
+        )
+        self.store.add_event(now, "ingest.phantom", source, seen, {"detail": detail[:300]})
+
+    def report(self, finding: Finding) -> None:
+        """A finding raised outside the detector bank (ingestion, configuration integrity):
+        the worker passes it through the same chain (stored, alarmed, published)."""
+        with self._reports_lock:
+            self._reports.append(finding)
+        if not self._threads:
+            return  # no worker: the next `process` call takes it
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_WAKE)  # full means the worker is busy and will see it soon
+
+    def _take_reports(self) -> list[Finding]:
+        with self._reports_lock:
+            out, self._reports = self._reports, []
+        return out
 
     def _enqueue(self, batch: Batch, *, block: bool) -> None:
         with self._idle:
@@ -247,14 +323,23 @@ class Runtime:
         if isinstance(self.clock, ManualClock) and batch.frame.n_rows:
             self.clock.set(float(batch.frame.times[-1]))
         started = time.perf_counter()
-        for stage in self.stages:
-            batch = stage.run(batch)
+        reports = self._take_reports()
+        if reports:
+            self._run_chain(
+                Batch(source="ingest", frame=_empty_frame(self.table), findings=reports)
+            )
+        batch = self._run_chain(batch)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         if (
             self.state_path is not None
             and self.clock.now() - self._state_saved_at >= self.state_interval
         ):
             self.save_state()
+        return batch
+
+    def _run_chain(self, batch: Batch) -> Batch:
+        for stage in self.stages:
+            batch = stage.run(batch)
         return batch
 
     def save_state(self, *, journal: bool = False) -> bool:
@@ -297,7 +382,11 @@ class Runtime:
             try:
                 item = self._queue.get(timeout=self.idle_tick)
             except queue.Empty:
+                self._process_reports()
                 self._tick()
+                continue
+            if item is _WAKE:
+                self._process_reports()
                 continue
             if item is _STOP:
                 # drain whatever sources queued before they saw the stop flag
@@ -311,6 +400,13 @@ class Runtime:
                 return
             assert isinstance(item, Batch)
             self._process_counted(item)
+
+    def _process_reports(self) -> None:
+        """Findings reported while nothing else arrived go through the chain on their own."""
+        if self._reports:
+            with self._idle:
+                self._pending += 1
+            self._process_counted(Batch(source="ingest", frame=_empty_frame(self.table)))
 
     def _tick(self) -> None:
         """Nothing arrived for `idle_tick` seconds: let time pass so silence is noticed (stale).

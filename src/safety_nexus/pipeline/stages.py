@@ -52,6 +52,8 @@ class RecordTelemetry:
         self._metrics = metrics
 
     def run(self, batch: Batch) -> Batch:
+        if batch.frame.n_rows == 0:
+            return batch
         self._live.append(batch.frame)
         self._history.append(batch.frame)
         self._metrics.samples_processed(batch.source, batch.frame)

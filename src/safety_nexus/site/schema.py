@@ -77,6 +77,9 @@ class DependencyKind(StrEnum):
     CONTROL = "control"
 
 
+PayloadFormat = Literal["json", "sparkplug"]
+
+
 class SourceKind(StrEnum):
     SIMULATOR = "simulator"
     HTTP = "http"
@@ -298,14 +301,26 @@ class Source(_Strict):
     signals: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns of signal ids
     description: str = ""
     auth: SourceAuth | None = None  # signed batches (http sources only)
-    # Line-protocol names -> signal ids, ahead of the "<measurement>.<field>" default (see
-    # `ingest.lineprotocol`): {"cpu,host=core-a1 usage_user": "core-a1.cpu_load"}. Tags are
-    # stored sorted by key, as the parser builds the name; the targets are checked in `Site`.
+    # Where a pulling or subscribing source connects: "mqtt://127.0.0.1:1883" (mqtt),
+    # "opc.tcp://127.0.0.1:4840/nexus" (opcua). Not used by http, prometheus or replay.
+    url: str | None = None
+    topics: list[str] = Field(default_factory=list)  # mqtt: topic filters to subscribe to
+    payload: PayloadFormat = "json"  # mqtt: how messages are encoded
+    qos: int = Field(default=1, ge=0, le=2)  # mqtt: subscription quality of service
+    interval: Duration = Field(default=1.0, gt=0)  # opcua: subscription publishing interval
+    # External names -> signal ids; the targets are checked in `Site`. What a name is depends
+    # on the kind: http (line protocol) "<measurement>[,<tag>=<v>...] <field>", ahead of the
+    # "<measurement>.<field>" default, tags stored sorted as the parser builds the name (see
+    # `ingest.lineprotocol`); mqtt a topic, or "<group>/<node>[/<device>]:<metric>" for
+    # Sparkplug B; opcua a node id ("ns=2;s=Pump1.Pressure"); prometheus a series
+    # 'name{label="v",...}' with labels sorted.
     map: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("map")
     @classmethod
-    def _external_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _external_names(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        if info.data.get("kind") != SourceKind.HTTP:
+            return value  # each kind's own module reads (and checks) its names
         out: dict[str, str] = {}
         for key, target in value.items():
             m = _EXTERNAL.match(key)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from safety_nexus.core.errors import ConfigError, ConfigIssue
 
 if TYPE_CHECKING:
-    from safety_nexus.site.schema import Site
+    from safety_nexus.site.schema import Site, Source
 
 
 class CrossReferenceError(ConfigError, ValueError):
@@ -214,6 +214,7 @@ def _sources(site: Site) -> Iterator[ConfigIssue]:
             yield ConfigIssue(
                 f"sources[{i}].auth", f"source '{source.id}': 'auth' is only for http sources"
             )
+        yield from _source_connection(i, source)
         known = set(ids)
         for name, target in source.map.items():
             if target not in known:
@@ -227,3 +228,22 @@ def _sources(site: Site) -> Iterator[ConfigIssue]:
                 yield ConfigIssue(
                     f"sources[{i}].signals[{j}]", f"pattern '{pattern}' matches no signal"
                 )
+
+
+def _source_connection(i: int, source: Source) -> Iterator[ConfigIssue]:
+    """What a subscribing source needs before it can connect."""
+    where = f"sources[{i}]"
+    if source.kind in ("mqtt", "opcua"):
+        scheme = "mqtt://" if source.kind == "mqtt" else "opc.tcp://"
+        if source.url is None:
+            yield ConfigIssue(f"{where}.url", f"an {source.kind} source needs a 'url'")
+        elif not source.url.startswith(scheme):
+            yield ConfigIssue(f"{where}.url", f"'{source.url}' is not a {scheme}host:port address")
+    elif source.url is not None:
+        yield ConfigIssue(f"{where}.url", f"a {source.kind} source takes no 'url'")
+    if source.kind == "mqtt" and not source.topics:
+        yield ConfigIssue(f"{where}.topics", "an mqtt source needs at least one topic filter")
+    if source.kind != "mqtt" and source.topics:
+        yield ConfigIssue(f"{where}.topics", "only mqtt sources subscribe to topics")
+    if source.kind == "opcua" and not source.map:
+        yield ConfigIssue(f"{where}.map", "an opcua source needs a 'map' of node ids to signals")
