@@ -23,7 +23,7 @@ def _samples(signal: str, start: float, n: int, value: float = 4.8) -> list[dict
 def _post(client: TestClient, samples: object, **headers: str) -> object:
     return client.post(
         "/api/v1/telemetry",
-        content=json.dumps({"source": "test", "samples": samples}),
+        content=json.dumps({"source": "field-gateway", "samples": samples}),
         headers={"content-type": "application/json", **headers},
     )
 
@@ -59,7 +59,7 @@ def test_dashboard_is_served(http_client: TestClient) -> None:
 def test_ingest_then_latest_and_history(http_client: TestClient, http_runtime: Runtime) -> None:
     r = _post(http_client, _samples("pump-1.pressure", T0, 30))
     assert r.status_code == 202
-    assert r.json() == {"accepted": 30}
+    assert r.json() == {"accepted": 30, "duplicate": False}
     assert http_runtime.wait_idle()
     r = http_client.get("/api/v1/signals/pump-1.pressure")
     assert r.status_code == 200

@@ -184,7 +184,11 @@ def _body(samples: list[tuple[str, float, float]]) -> bytes:
 
 def test_runtime_reorders_http_batches_and_flushes_on_stop(tmp_path: Path, demo_city: Path) -> None:
     settings = RuntimeSettings(
-        site=demo_city, data_dir=tmp_path, source="http", reorder_tolerance=3.0
+        site=demo_city,
+        data_dir=tmp_path,
+        source="http",
+        reorder_tolerance=3.0,
+        max_clock_ahead=3600.0,  # the gateway's clock is ahead on purpose (see below)
     )
     runtime = build_runtime(settings)
     sig = "pump-1.pressure"

@@ -255,3 +255,42 @@ def test_prune_deletes_old_segments(tmp_path: Path, table: SignalTable) -> None:
     assert h.prune(before=15.0) == 1
     assert h.read("sub-1.load", 0.0, 100.0)[0].tolist() == list(np.arange(10.0, 30.0))
     h.close()
+
+
+def test_marks_become_durable_with_the_rows_they_label(tmp_path: Path, table: SignalTable) -> None:
+    clock = FakeMonotonic()
+    h = open_store(tmp_path, table, segment_rows=10, flush_seconds=5.0, monotonic=clock)
+    n = len(table)
+    h.append(rows(0, 4, n), mark=3)
+    assert h.durable_mark == 0  # in memory only
+    clock.t = 6.0
+    h.append(rows(4, 2, n), mark=5)  # the flush writes both frames
+    assert h.durable_mark == 5
+    # A frame that fills a segment part-way: the sealed segment does not hold all of it,
+    # so it must not carry the frame's mark.
+    clock.t = 7.0
+    h.append(rows(6, 8, n), mark=9)
+    assert h.durable_mark == 5
+    h.flush()
+    assert h.durable_mark == 9
+    h.append(rows(14, 1, n), mark=10)
+    # A crash now: reopening finds the mark of what reached the disk.
+    again = open_store(tmp_path, table)
+    assert again.durable_mark == 9
+    again.close()
+
+
+def test_last_times_per_signal(tmp_path: Path, table: SignalTable) -> None:
+    h = open_store(tmp_path, table, segment_rows=10)
+    n = len(table)
+    frame = rows(0, 25, n)
+    values = frame.values.copy()
+    values[12:, 0] = np.nan  # the first signal stops at t=11 (a sealed segment)
+    values[:, 1] = np.nan  # the second never reports
+    h.append(Frame(frame.times, values))
+    last = h.last_times(since=5.0)
+    assert last[0] == 11.0
+    assert last[1] == -np.inf
+    assert last[2] == 24.0  # in memory
+    assert h.last_times(since=30.0)[2] == -np.inf
+    h.close()

@@ -6,6 +6,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from safety_nexus.control.config_integrity import ControlState
 from safety_nexus.core.types import Alarm, Finding
 from safety_nexus.pipeline.runtime import Status
 
@@ -200,6 +201,7 @@ class InjectCreate(BaseModel):
 
 class Accepted(_Out):
     accepted: int
+    duplicate: bool = False  # a resend of a batch already accepted: nothing new was taken
 
 
 class ScenarioPublic(_Out):
@@ -215,3 +217,104 @@ class Health(_Out):
     signals: int
     queue_depth: int
     subscribers: int
+
+
+class SetpointPublic(_Out):
+    id: str
+    asset: str
+    value: float  # authorised now
+    unit: str
+    tolerance: float  # absolute: a readback further than this from `value` is a change
+    range: tuple[float, float] | None  # what a change may set
+    declared: float  # the site file's value
+    changed_at: float
+    changed_by: str
+    reason: str
+    signal: str | None  # the controller's readback of the value in effect
+    reported: float | None  # its last value
+    reported_at: float | None
+    in_effect: bool | None  # the readback agrees with `value` (None: nothing reported yet)
+    description: str
+
+    @classmethod
+    def of(cls, s: ControlState) -> SetpointPublic:
+        return cls(
+            id=s.id,
+            asset=s.asset,
+            value=float(s.value),  # a setpoint's values are numbers
+            unit=s.unit,
+            tolerance=s.tolerance,
+            range=s.range,
+            declared=float(s.declared),
+            changed_at=s.changed_at,
+            changed_by=s.changed_by,
+            reason=s.reason,
+            signal=s.signal,
+            reported=s.reported,
+            reported_at=s.reported_at,
+            in_effect=s.in_effect,
+            description=s.description,
+        )
+
+
+class DirectivePublic(_Out):
+    id: str
+    asset: str
+    value: str  # the authorised state
+    states: list[str]
+    declared: str
+    changed_at: float
+    changed_by: str
+    reason: str
+    signal: str | None  # reports the index of the state in effect
+    reported: float | None  # the last index reported
+    reported_state: str | None  # its state (None: nothing reported, or no such state)
+    reported_at: float | None
+    in_effect: bool | None
+    description: str
+
+    @classmethod
+    def of(cls, s: ControlState) -> DirectivePublic:
+        return cls(
+            id=s.id,
+            asset=s.asset,
+            value=str(s.value),
+            states=list(s.states),
+            declared=str(s.declared),
+            changed_at=s.changed_at,
+            changed_by=s.changed_by,
+            reason=s.reason,
+            signal=s.signal,
+            reported=s.reported,
+            reported_state=s.reported_state,
+            reported_at=s.reported_at,
+            in_effect=s.in_effect,
+            description=s.description,
+        )
+
+
+class SetpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: float = Field(allow_inf_nan=False)
+    user: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DirectiveUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(min_length=1, max_length=64)
+    user: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ControlEventPublic(_Out):
+    """One journal entry of a setpoint or directive: an authorised change (`config.changed`,
+    `actor` the user) or a change seen in its readback (`config.observed_change`)."""
+
+    id: int
+    time: float
+    kind: str
+    actor: str
+    data: dict[str, object]

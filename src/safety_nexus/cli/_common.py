@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,6 +13,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from safety_nexus.core.errors import NexusError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from safety_nexus.pipeline.runtime import Runtime
 
 console = Console()
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -44,3 +51,21 @@ def sim_progress(label: str, on: Console | None = None) -> Progress:
         console=on or console,
         transient=True,
     )
+
+
+def serve_until_stopped(app: FastAPI, runtime: Runtime, *, host: str, port: int) -> None:
+    """Serve `app` with uvicorn until Ctrl-C or SIGTERM, then stop the runtime cleanly.
+
+    uvicorn catches SIGTERM to shut down and then raises it again; with the default handler
+    that kills the process before `runtime.stop()` has sealed the history and saved the
+    detectors' state. A handler of our own takes the re-raised signal, so a service manager's
+    stop ends in a clean shutdown (exit 0).
+    """
+    import uvicorn
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        runtime.stop()
+        signal.signal(signal.SIGTERM, previous)

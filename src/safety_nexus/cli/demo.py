@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from safety_nexus.cli._common import console, default_site, fail, sim_progress
+from safety_nexus.cli._common import console, default_site, fail, serve_until_stopped, sim_progress
 from safety_nexus.core.errors import NexusError
 from safety_nexus.core.types import Finding
 from safety_nexus.eval.detection import LabelResult, by_asset, match
@@ -91,7 +91,6 @@ def _live(
     every: float,
     warmup: float,
 ) -> None:
-    import uvicorn
 
     from safety_nexus.api.app import create_app
 
@@ -116,10 +115,7 @@ def _live(
         f"dashboard: [bold]http://{host}:{port}/[/]   API docs: http://{host}:{port}/docs"
     )
     console.print("press Ctrl+C to stop")
-    try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
-    finally:
-        runtime.stop()
+    serve_until_stopped(create_app(runtime), runtime, host=host, port=port)
 
 
 def _headless(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from safety_nexus.cli._common import console, default_site, fail
+from safety_nexus.cli._common import console, default_site, fail, serve_until_stopped
 from safety_nexus.core.errors import NexusError
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 
@@ -22,7 +22,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the API and dashboard; telemetry arrives by POST /api/v1/telemetry (and --replay)."""
-    import uvicorn
 
     from safety_nexus.api.app import create_app
 
@@ -38,7 +37,4 @@ def serve(
         raise fail(err) from err
     runtime.start()
     console.print(f"serving {runtime.site.site.name} on http://{host}:{port}/ (docs: /docs)")
-    try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
-    finally:
-        runtime.stop()
+    serve_until_stopped(create_app(runtime), runtime, host=host, port=port)

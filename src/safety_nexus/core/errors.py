@@ -41,10 +41,13 @@ class ConfigError(NexusError):
 class IngestError(NexusError):
     """Telemetry input was rejected. `reason` is a short stable code used as a metric label."""
 
-    def __init__(self, message: str, reason: str = "invalid", status: int = 400) -> None:
+    def __init__(
+        self, message: str, reason: str = "invalid", status: int = 400, *, subject: str = ""
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.status = status
+        self.subject = subject  # what was refused, when it names something (a signal id)
 
 
 class DetectError(NexusError):
@@ -73,3 +76,8 @@ class RequestError(NexusError):
 
 class NotFoundError(NexusError):
     """A named thing (signal, asset, alarm, scenario) does not exist."""
+
+
+class ControlError(NexusError):
+    """A setpoint or directive change was refused: outside its range, not one of its states,
+    or made without a user or a reason."""

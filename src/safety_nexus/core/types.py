@@ -150,6 +150,10 @@ class SignalTable:
     # Signal kind: True where the signal is a cumulative counter (monitored as its rate per
     # second, see detect/counters.py), False for a gauge (empty: every signal is a gauge).
     counter: NDArray[np.bool_] = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
+    # What the sensor can physically report; a value outside is bad data, not a process
+    # excursion (ingest.quality). -inf / +inf (or empty: all) when none is declared.
+    physical_lo: F64 = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    physical_hi: F64 = field(default_factory=lambda: np.empty(0, dtype=np.float64))
     index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -164,11 +168,23 @@ class SignalTable:
         ):
             if n and getattr(self, name).shape == (0,):
                 object.__setattr__(self, name, np.full(n, fill, dtype=dtype))
+        for name, edge in (("physical_lo", -np.inf), ("physical_hi", np.inf)):
+            if getattr(self, name).shape == (0,):
+                object.__setattr__(self, name, np.full(n, edge))
         if n and self.counter.shape == (0,):
             object.__setattr__(self, "counter", np.zeros(n, dtype=np.bool_))
         if self.counter.shape != (n,) or self.counter.dtype != np.bool_:
             raise DetectError("signal table field 'counter' needs one bool per signal")
-        for name in ("period", "normal_lo", "normal_hi", "limit_lo", "limit_hi", *_CROSS):
+        for name in (
+            "period",
+            "normal_lo",
+            "normal_hi",
+            "limit_lo",
+            "limit_hi",
+            "physical_lo",
+            "physical_hi",
+            *_CROSS,
+        ):
             if getattr(self, name).shape != (n,):
                 raise DetectError(f"signal table field '{name}' has the wrong shape")
         self._check_cross(n)

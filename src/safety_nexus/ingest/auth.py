@@ -29,7 +29,8 @@ The checks, in order, and what a refused batch gets (every refusal is counted in
     the signature does not verify (body, headers or key)      401 forged
     timestamp older than the source's `max_age`               401 too_old
     timestamp more than `max_skew` ahead of our clock         401 future
-    sequence not above the last accepted one                  409 replayed
+    sequence below the last accepted one (or equal to it      409 replayed
+      with a different body: see the runtime)
 
 Authentication failures are 401 (the request does not prove who sent it); a replay is 409
 because the request is authentic but conflicts with what was already accepted. The signature is
@@ -38,8 +39,12 @@ about a source's state. Without any signing source, unsigned batches (with or wi
 X-Nexus-Source) are accepted as before.
 
 The last accepted sequence of each source is kept in the store, so that a restart does not open
-a replay window; it advances only when the caller `commit`s a batch after accepting it. Messages
-name the source and the rule, never a key.
+a replay window. The runtime records it, under its ingest lock and after writing the batch
+ahead, together with the batch's digest (`pipeline.runtime`): a resend of the last accepted
+batch, same number and same body, is answered as a duplicate and not processed twice (the
+sender lost our answer); any other number at or below the last is a replay (409). A source
+without a key may also send X-Nexus-Source and X-Nexus-Sequence (no signature) to get the same
+exactly-once delivery. Messages name the source and the rule, never a key.
 """
 
 from __future__ import annotations
@@ -87,7 +92,9 @@ class SequenceStore(Protocol):
 
     def last_sequence(self, source: str) -> int | None: ...
 
-    def advance_sequence(self, source: str, sequence: int, *, time: float) -> bool: ...
+    def advance_sequence(
+        self, source: str, sequence: int, *, time: float, digest: str = ""
+    ) -> bool: ...
 
 
 def canonical(source: str, sequence: str | int, timestamp: str | float, body: bytes) -> bytes:
@@ -225,7 +232,13 @@ class Verifier:
                     "unsigned",
                     401,
                 )
-            return Verified(source.id)
+            # An unsigned source may still number its batches, for exactly-once delivery.
+            raw = headers.get(SEQUENCE)
+            if raw is None:
+                return Verified(source.id)
+            sequence = _sequence(raw)
+            self._check_sequence(source.id, sequence)
+            return Verified(source.id, sequence)
         if auth is None or key is None:
             raise IngestError(
                 f"source '{source.id}' has no key to check a signature against", "no_key", 401
@@ -259,30 +272,18 @@ class Verifier:
                 "future",
                 401,
             )
-        last = self._store.last_sequence(source.id)
-        if last is not None and sequence <= last:
-            raise IngestError(
-                f"sequence {sequence} of source '{source.id}' is not above the last accepted"
-                f" ({last}): a replay",
-                "replayed",
-                409,
-            )
+        self._check_sequence(source.id, sequence)
         return Verified(source.id, sequence)
 
-    def commit(self, verified: Verified) -> None:
-        """Record an accepted batch's sequence; call it only once the batch is accepted, so a
-        batch refused for its content may be fixed and resent with the same number. Raises a
-        409 `replayed` if another batch with this or a higher number was committed since
-        `check` (the routes call check, ingest and commit without yielding, so within one
-        process that cannot happen)."""
-        if verified.source is None or verified.sequence is None:
-            return
-        if not self._store.advance_sequence(
-            verified.source, verified.sequence, time=self._clock.now()
-        ):
+    def _check_sequence(self, source: str, sequence: int) -> None:
+        """An early refusal of numbers below the last accepted one. The last number itself
+        passes: it may be a resend of that very batch, which the runtime answers as a
+        duplicate (it compares the bodies' digests and records numbers as it accepts)."""
+        last = self._store.last_sequence(source)
+        if last is not None and sequence < last:
             raise IngestError(
-                f"sequence {verified.sequence} of source '{verified.source}' was already"
-                " accepted: a replay",
+                f"sequence {sequence} of source '{source}' is not above the last accepted"
+                f" ({last}): a replay",
                 "replayed",
                 409,
             )

@@ -65,6 +65,12 @@ class FrameAssembler:
         with self._lock:
             np.maximum(self._last, last_times, out=self._last)
 
+    @property
+    def oldest_held(self) -> float:
+        """The oldest sample time still in the reorder buffer (inf when it holds nothing)."""
+        with self._lock:
+            return self._buffer.oldest
+
     def assemble(
         self,
         columns: NDArray[np.int64],
@@ -73,6 +79,32 @@ class FrameAssembler:
         now: float | None = None,
     ) -> Frame:
         """Validate and build. On error nothing is recorded: a rejected batch leaves no trace."""
+        with self._lock:
+            self._check(columns, times, values)
+            return self._buffer.push(columns, times, values, now)
+
+    def check(
+        self, columns: NDArray[np.int64], times: NDArray[np.float64], values: NDArray[np.float64]
+    ) -> None:
+        """What `assemble` refuses, without taking the batch (the caller then logs it ahead
+        and `push`es it, holding its own lock so nothing changes in between)."""
+        with self._lock:
+            self._check(columns, times, values)
+
+    def push(
+        self,
+        columns: NDArray[np.int64],
+        times: NDArray[np.float64],
+        values: NDArray[np.float64],
+        now: float | None = None,
+    ) -> Frame:
+        """Take a batch that passed `check`; returns the rows now due."""
+        with self._lock:
+            return self._buffer.push(columns, times, values, now)
+
+    def _check(
+        self, columns: NDArray[np.int64], times: NDArray[np.float64], values: NDArray[np.float64]
+    ) -> None:
         if not (columns.shape == times.shape == values.shape) or columns.ndim != 1:
             raise IngestError("columns, times and values must be 1-d arrays of one length")
         bad = ~np.isfinite(values)
@@ -87,25 +119,20 @@ class FrameAssembler:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise IngestError(f"samples[{i}].time: not a finite timestamp", reason="bad_time")
-        with self._lock:
-            late = self._buffer.first_late(columns, times)
-            if late is not None:
-                i = late
-                sid = self._ids[int(columns[i])]
-                within = (
-                    f" (and more than {self.tolerance:g} s behind the stream)"
-                    if self.tolerance
-                    else ""
-                )
-                raise IngestError(
-                    f"samples[{i}]: timestamps out of order: {times[i]:.3f} for signal '{sid}'"
-                    f" is not after its latest accepted sample ({self._last[columns[i]]:.3f})"
-                    + within,
-                    reason="out_of_order",
-                    status=409,
-                )
-            # with duplicate (time, signal) pairs the last one wins (see ingest.reorder)
-            return self._buffer.push(columns, times, values, now)
+        late = self._buffer.first_late(columns, times)
+        if late is not None:
+            i = late
+            sid = self._ids[int(columns[i])]
+            within = (
+                f" (and more than {self.tolerance:g} s behind the stream)" if self.tolerance else ""
+            )
+            raise IngestError(
+                f"samples[{i}]: timestamps out of order: {times[i]:.3f} for signal '{sid}'"
+                f" is not after its latest accepted sample ({self._last[columns[i]]:.3f})" + within,
+                reason="out_of_order",
+                status=409,
+            )
+        # with duplicate (time, signal) pairs the last one wins (see ingest.reorder)
 
     def observe(self, frame: Frame) -> None:
         """Record samples that reached the pipeline by another path (the simulator, a replay)."""

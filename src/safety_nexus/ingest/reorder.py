@@ -74,6 +74,11 @@ class ReorderBuffer:
         """Samples held."""
         return int(self._cols.shape[0])
 
+    @property
+    def oldest(self) -> float:
+        """The oldest sample time held (inf when empty)."""
+        return float(self._times.min()) if self._times.shape[0] else float("inf")
+
     def first_late(self, cols: I64, times: F64) -> int | None:
         """Index of the first sample of a batch that is too late for its signal, if any
         (counted as late: the caller rejects the batch)."""

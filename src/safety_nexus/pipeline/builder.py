@@ -1,6 +1,7 @@
 """The whole chain is assembled here, and only here.
 
-    sources → queue → [record telemetry, detect, record findings, alarms, publish] → API
+    sources → queue → [record telemetry, detect, watch configuration, record findings,
+                       alarms, publish] → API
 
 `RuntimeSettings` is strict like the site file: unknown keys are errors that name the field.
 
@@ -18,11 +19,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.control.config_integrity import ConfigurationRegistry
 from safety_nexus.core.clock import Clock, ManualClock, SystemClock
 from safety_nexus.core.errors import DetectError
 from safety_nexus.detect.bank import DetectConfig, DetectorBank
 from safety_nexus.ingest.intake import LiveSource
+from safety_nexus.ingest.quality import QualityScreen
+from safety_nexus.ingest.wal import WriteAheadLog
 from safety_nexus.pipeline.hub import EventHub
+from safety_nexus.pipeline.ledger import IngestLedger
 from safety_nexus.pipeline.metrics import Metrics
 from safety_nexus.pipeline.runtime import Runtime
 from safety_nexus.pipeline.sources import ReplaySource, ScenarioSchedule, SimulatorSource, Source
@@ -34,6 +39,7 @@ from safety_nexus.pipeline.stages import (
     RecordTelemetry,
     Stage,
 )
+from safety_nexus.pipeline.watch_config import WatchConfiguration
 from safety_nexus.sim import DEFAULT_START, Simulator
 from safety_nexus.site.load import load_file
 from safety_nexus.site.schema import Site
@@ -77,6 +83,14 @@ class RuntimeSettings(BaseModel):
     # Keep the detectors' learned state across restarts (saved on stop and every interval).
     detector_state: bool = True
     state_interval: float = Field(default=60.0, gt=0, allow_inf_nan=False)  # clock seconds
+    # Write accepted batches ahead (fsync'd) before acknowledging them, and replay what a crash
+    # interrupted (see pipeline.ledger). `wal_sync: false` skips the fsync: faster, and a crash
+    # of the machine (not of the process) may then lose the last acknowledged batches.
+    write_ahead: bool = True
+    wal_sync: bool = True
+    # Samples dated more than this many seconds after our clock are refused as clock skew
+    # (ingest.quality); only on a wall clock: a simulated clock's time means nothing to a sender.
+    max_clock_ahead: float = Field(default=5.0, gt=0, allow_inf_nan=False)
 
 
 def _resume_time(store: SqliteStore) -> float | None:
@@ -141,6 +155,11 @@ def live_sources(site: Site) -> list[LiveSource]:
     out: list[LiveSource] = []
     for src in site.sources:
         _ = src  # each kind's module adds its constructor here
+        if src.kind == "opcua":
+            # asyncua takes a noticeable time to import: only sites that use it pay for it.
+            from safety_nexus.ingest.opcua import OpcUaSource
+
+            out.append(OpcUaSource(src))
     return out
 
 
@@ -201,12 +220,22 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         for src in sources:
             if isinstance(src, ReplaySource):
                 src.start_after = bank.last_time  # a restarted replay carries on
+    wal = (
+        WriteAheadLog(settings.data_dir / "wal", table.ids, sync=settings.wal_sync)
+        if settings.write_ahead
+        else None
+    )
+    quality = QualityScreen(
+        table, max_ahead=None if isinstance(clock, ManualClock) else settings.max_clock_ahead
+    )
     alarms = AlarmManager(table, store, clock, restored=store.load_alarms().values())
+    configuration = ConfigurationRegistry(site, table, store, clock)
     hub = EventHub()
     metrics = Metrics()
     stages: list[Stage] = [
         RecordTelemetry(live, history, metrics),
         Detect(bank),
+        WatchConfiguration(configuration),  # after Detect, which replaces the batch's findings
         RecordFindings(store, metrics),
         RaiseAlarms(alarms),
         Publish(hub),
@@ -230,6 +259,9 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         reorder_tolerance=settings.reorder_tolerance,
         state_path=state_path,
         state_interval=settings.state_interval,
+        ledger=IngestLedger(wal, store),
+        quality=quality,
+        configuration=configuration,
     )
     # After a restore, samples at or before what the detectors have seen are late.
     runtime.assembler.seed(bank.last_sample_times())

@@ -19,25 +19,28 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.control.config_integrity import ConfigurationRegistry
 from safety_nexus.core.clock import Clock, ManualClock
-from safety_nexus.core.errors import IngestError, NexusError
+from safety_nexus.core.errors import IngestError, NexusError, StoreError
 from safety_nexus.core.types import Alarm, Finding, FindingKind, Frame, Priority, SignalTable
 from safety_nexus.detect.bank import DetectorBank
 from safety_nexus.ingest.frames import FrameAssembler
 from safety_nexus.ingest.intake import LiveSource
 from safety_nexus.ingest.json_batch import ParsedBatch, parse_json_batch
 from safety_nexus.ingest.lineprotocol import parse_line_protocol
+from safety_nexus.ingest.quality import ClockSkewError, QualityScreen
 from safety_nexus.pipeline.hub import EventHub
+from safety_nexus.pipeline.ledger import DuplicateBatch, IngestLedger
 from safety_nexus.pipeline.metrics import Metrics
 from safety_nexus.pipeline.sources import SimulatorSource, Source, check_frame
 from safety_nexus.pipeline.stages import Batch, Detect, Stage
-from safety_nexus.site.schema import Site
+from safety_nexus.site.schema import Site, SourceKind
 from safety_nexus.store.history import HistoryStore
 from safety_nexus.store.live import LiveTelemetry
 from safety_nexus.store.sqlite import SqliteStore
@@ -91,6 +94,9 @@ class Runtime:
         reorder_tolerance: float = 0.0,
         state_path: Path | None = None,
         state_interval: float = 60.0,
+        ledger: IngestLedger | None = None,
+        quality: QualityScreen | None = None,
+        configuration: ConfigurationRegistry | None = None,
     ) -> None:
         self.site = site
         self.table = table
@@ -121,6 +127,15 @@ class Runtime:
         self._reports: list[Finding] = []
         self._phantoms: dict[tuple[str, str], float] = {}
         self.phantom_every = 300.0  # seconds between reports of one phantom name
+        self.ledger = ledger or IngestLedger(None, store)
+        self.quality = quality or QualityScreen(table, max_ahead=None)
+        # The authorised setpoints and directives (control.config_integrity); None: not tracked.
+        self.configuration = configuration
+        # Declared HTTP-side sources: a batch that names another source is a phantom.
+        self._http_sources = {
+            s.id for s in site.sources if s.kind in (SourceKind.HTTP, SourceKind.PROMETHEUS)
+        }
+        self._all_sources = {s.id: s for s in site.sources}
         alarms.subscribe(self._on_alarm)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -130,6 +145,7 @@ class Runtime:
         return next((s for s in self.sources if isinstance(s, SimulatorSource)), None)
 
     def start(self) -> None:
+        self.recover()
         worker = threading.Thread(target=self._work, name="nexus-pipeline", daemon=True)
         worker.start()
         self._threads.append(worker)
@@ -157,13 +173,50 @@ class Runtime:
             self._threads.clear()
         with self._ingest_lock:
             rest = self.assembler.flush()
+            mark = self.ledger.released(self.assembler.oldest_held)
         if rest.n_rows or self._reports:  # nothing accepted or reported is lost
-            self._process_safely(Batch(source="http", frame=rest))
+            self._process_safely(Batch(source="http", frame=rest, mark=mark))
         if self.state_path is not None:
             self.save_state(journal=True)
         self.store.add_event(self.clock.now(), "runtime.stopped", "system", self.site.site.name, {})
         self.history.close()
+        self.ledger.trim(self.history.durable_mark)
+        self.ledger.close()
         self.store.close()
+
+    def recover(self) -> int:
+        """Process batches that were acknowledged but had not reached the history when the
+        last run ended (a crash): see `pipeline.ledger`. Runs before the worker starts; returns
+        the number of samples processed again."""
+        now = self.clock.now()
+        batches = samples = skipped = 0
+        for rec in self.ledger.recover(self.history, time=now):
+            batches += 1
+            skipped += rec.skipped
+            if not len(rec.batch):
+                continue
+            samples += len(rec.batch)
+            with self._ingest_lock:
+                b = rec.batch
+                frame = self.assembler.push(b.columns, b.times, b.values, now=now)
+                mark = self.ledger.released(self.assembler.oldest_held)
+            if frame.n_rows:
+                self._process_safely(Batch(source=b.source, frame=frame, mark=mark))
+        if batches:
+            log.info(
+                "recovered %d logged batch(es): %d sample(s) processed again, %d already stored",
+                batches,
+                samples,
+                skipped,
+            )
+            self.store.add_event(
+                now,
+                "ingest.recovered",
+                "system",
+                self.site.site.name,
+                {"batches": batches, "samples": samples, "already_stored": skipped},
+            )
+        return samples
 
     def _run_source(self, source: Source) -> None:
         try:
@@ -196,17 +249,42 @@ class Runtime:
         self.assembler.observe(frame)
         return self.process(Batch(source=source, frame=frame))
 
-    def ingest_json(self, body: bytes) -> int:
-        """Validate an HTTP JSON batch and queue it. Returns the number of samples accepted."""
+    def ingest_json(
+        self,
+        body: bytes,
+        *,
+        source: str | None = None,
+        sequence: int | None = None,
+        digest: str = "",
+    ) -> int:
+        """Validate an HTTP JSON batch and queue it. Returns the number of samples accepted.
+        `source` is the sender the request's headers name (see `ingest.auth`); the body's own
+        `source` field must agree with it. `sequence` and `digest` give exactly-once delivery
+        (see `pipeline.ledger`)."""
         try:
             parsed = parse_json_batch(body, self.table)
+            if source is not None:
+                if parsed.source not in ("http", source):
+                    raise IngestError(
+                        f"the body names source '{parsed.source[:64]}' but the request was"
+                        f" sent as '{source}'",
+                        "source_mismatch",
+                    )
+                parsed = replace(parsed, source=source)
         except IngestError as err:
+            self._phantom_signal(source or "http", err)
             self.metrics.reject(err.reason)
             raise
-        return self.ingest_parsed(parsed)
+        return self.ingest_parsed(parsed, sequence=sequence, digest=digest)
 
     def ingest_lineprotocol(
-        self, body: bytes, *, precision: str = "ns", source: str | None = None
+        self,
+        body: bytes,
+        *,
+        precision: str = "ns",
+        source: str | None = None,
+        sequence: int | None = None,
+        digest: str = "",
     ) -> int:
         """Validate an InfluxDB line-protocol batch and queue it (see `ingest.lineprotocol`).
         `source` names a site source whose `map` renames external names; lines without a
@@ -214,8 +292,9 @@ class Runtime:
         try:
             names: dict[str, str] = {}
             if source is not None:
-                declared = next((s for s in self.site.sources if s.id == source), None)
+                declared = self._all_sources.get(source)
                 if declared is None:
+                    self.phantom(source, "(source)", "line-protocol batch from an unknown source")
                     raise IngestError(f"unknown source '{source[:64]}'", "unknown_source")
                 names = declared.map
             parsed = parse_line_protocol(
@@ -227,35 +306,94 @@ class Runtime:
                 names=names,
             )
         except IngestError as err:
+            self._phantom_signal(source or "http", err)
             self.metrics.reject(err.reason)
             raise
-        return self.ingest_parsed(parsed)
+        return self.ingest_parsed(parsed, sequence=sequence, digest=digest)
 
-    def ingest_parsed(self, parsed: ParsedBatch, *, wait: bool = False) -> int:
-        """Queue a validated batch of any format, through the reorder buffer. With `wait` a full
-        pipeline blocks the caller (a subscribing source's thread) instead of refusing."""
+    def _phantom_signal(self, source: str, err: IngestError) -> None:
+        """A batch refused for naming a signal the site does not have is also a phantom."""
+        if err.reason == "unknown_signal":
+            self.phantom(source, err.subject or "(signal)", str(err))
+
+    def ingest_parsed(
+        self,
+        parsed: ParsedBatch,
+        *,
+        wait: bool = False,
+        sequence: int | None = None,
+        digest: str = "",
+    ) -> int:
+        """Accept a validated batch of any format: screen its data quality, log it ahead,
+        record its sequence, and queue what the reorder buffer releases. With `wait` a full
+        pipeline blocks the caller (a subscribing source's thread) instead of refusing it.
+        Returns the samples accepted; raises IngestError (`DuplicateBatch` for a resend of a
+        batch already accepted)."""
         try:
+            self._check_source(parsed)
             if len(parsed) == 0:
                 return 0
+            try:
+                screened = self.quality.screen(parsed, self.clock.now())
+            except ClockSkewError as err:
+                for finding in err.findings:
+                    self.report(finding)
+                raise
+            for finding in screened.findings:
+                self.report(finding)
+            if screened.removed:
+                self.reject("out_of_range", screened.removed)
+            parsed = screened.batch
             while wait and self._queue.full() and not self._stop.is_set():
                 time.sleep(0.005)  # backpressure: the caller stops reading its protocol
             with self._ingest_lock:
-                if self._queue.full():  # refuse before the reorder buffer takes anything
+                if sequence is not None:
+                    self.ledger.check(parsed.source, sequence, digest)
+                if self._queue.full():  # refuse before anything is taken
                     raise IngestError(
                         "pipeline is at capacity, retry shortly", reason="busy", status=503
                     )
-                frame = self.assembler.assemble(
-                    parsed.columns, parsed.times, parsed.values, now=self.clock.now()
-                )
-                if frame.n_rows:
-                    # Accepted samples must not be dropped: wait for room (briefly, the queue
-                    # had some a moment ago) rather than refuse what the buffer released.
-                    self._enqueue(Batch(source=parsed.source, frame=frame), block=True)
+                if len(parsed):
+                    self.assembler.check(parsed.columns, parsed.times, parsed.values)
+                now = self.clock.now()
+                try:
+                    self.ledger.record(parsed, sequence=sequence, digest=digest, time=now)
+                except StoreError as err:
+                    raise IngestError(
+                        f"cannot write the batch ahead: {err}", "log_failed", 503
+                    ) from err
+                if len(parsed):
+                    frame = self.assembler.push(parsed.columns, parsed.times, parsed.values, now)
+                    mark = self.ledger.released(self.assembler.oldest_held)
+                    if frame.n_rows:
+                        # Accepted samples must not be dropped: wait for room (briefly, the
+                        # queue had some a moment ago) rather than refuse what was released.
+                        self._enqueue(
+                            Batch(source=parsed.source, frame=frame, mark=mark), block=True
+                        )
+        except DuplicateBatch:
+            self.metrics.reject("duplicate")
+            raise
         except IngestError as err:
             self.metrics.reject(err.reason)
             raise
         self.metrics.accepted.labels(parsed.source).inc(len(parsed))
         return len(parsed)
+
+    def _check_source(self, parsed: ParsedBatch) -> None:
+        """A batch that names a source must come from one the site declares (when it declares
+        any HTTP-side sources); an unknown one is a phantom, and its data is refused."""
+        if parsed.source == "http" or not self._http_sources:
+            return
+        if parsed.source in self._all_sources:
+            return
+        self.phantom(parsed.source, "(source)", f"{len(parsed)} sample(s) from an unknown source")
+        raise IngestError(f"unknown source '{parsed.source[:64]}'", "unknown_source", 401)
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Samples a source refused before they became a batch, counted by reason."""
+        if count > 0:
+            self.metrics.rejected.labels(reason).inc(count)
 
     def phantom(self, source: str, seen: str, detail: str) -> None:
         """Data from something the site does not declare: counted always, reported as a
@@ -329,6 +467,8 @@ class Runtime:
                 Batch(source="ingest", frame=_empty_frame(self.table), findings=reports)
             )
         batch = self._run_chain(batch)
+        if batch.mark is not None:
+            self.ledger.trim(self.history.durable_mark)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         if (
             self.state_path is not None
@@ -350,6 +490,9 @@ class Runtime:
         now = self.clock.now()
         self._state_saved_at = now
         try:
+            # History first: after a crash the detectors must not have seen samples the history
+            # lacks, or the replayed ones would be refused as late (see pipeline.ledger).
+            self.history.flush()
             size = self.bank.save_state(self.state_path, saved_at=now)
         except (OSError, NexusError) as err:
             log.warning("cannot save detector state to %s: %s", self.state_path, err)
@@ -427,12 +570,13 @@ class Runtime:
         try:
             # Only with nothing queued: a frame released earlier must be processed first.
             held = self.assembler.due(now) if self._queue.empty() else None
+            mark = self.ledger.released(self.assembler.oldest_held)
         finally:
             self._ingest_lock.release()
         if held is not None and held.n_rows:
             with self._idle:
                 self._pending += 1
-            self._process_counted(Batch(source="http", frame=held))
+            self._process_counted(Batch(source="http", frame=held, mark=mark))
         if detect is None or now <= detect.last_time:
             return
         row = Frame(np.array([now]), np.full((1, len(self.table)), np.nan))

@@ -33,6 +33,8 @@ class Batch:
     finding_ids: list[int] = field(default_factory=list)
     recoveries: list[Recovery] = field(default_factory=list)
     alarms: list[Alarm] = field(default_factory=list)
+    # The ingest log's mark of everything this frame completes (see pipeline.ledger), or None.
+    mark: int | None = None
 
 
 class Stage(Protocol):
@@ -55,7 +57,7 @@ class RecordTelemetry:
         if batch.frame.n_rows == 0:
             return batch
         self._live.append(batch.frame)
-        self._history.append(batch.frame)
+        self._history.append(batch.frame, mark=batch.mark)
         self._metrics.samples_processed(batch.source, batch.frame)
         return batch
 

@@ -17,6 +17,12 @@ Two declarations on a signal feed the cross-signal detectors:
   it is read and written next to its unit and band, adding a third transmitter is one line in
   one place, and there is no list of ids that could dangle or drift out of date. What can still
   go wrong is checked: a key that only one signal uses, and units that differ within a key.
+
+Setpoints and directives (top-level `setpoints:` and `directives:`) are the configuration the
+operators authorise: a setpoint is a number a controller holds (a pressure, a temperature), a
+directive a mode it runs in (auto, manual, off). Each names its asset, the authorised value at
+start and, optionally, the `signal` through which the controller reports what is in effect;
+`control.config_integrity` keeps the authorised values and flags a reported one that differs.
 """
 
 from __future__ import annotations
@@ -135,6 +141,9 @@ class Signal(_Strict):
     unit: str = ""
     normal: Range  # the normal operating band
     limits: Range | None = None  # hard limits, outside of which the value is a limit violation
+    # What the sensor can physically report (e.g. [0, 25] bar for a 0-25 bar transmitter): a
+    # value outside is bad data (an out_of_range finding), kept away from the detectors.
+    physical: Range | None = None
     period: Duration = Field(default=1.0, gt=0)  # expected seconds between samples
     criticality: Criticality | None = None  # defaults to the asset's
     description: str = ""
@@ -337,6 +346,61 @@ class Source(_Strict):
         return out
 
 
+# A setpoint's default tolerance: this fraction of its range's width, or of |value| (at least
+# 1) without a range. Small enough to catch a deliberate nudge, large enough for a controller
+# that reports in float32 or rounds to its display resolution.
+SETPOINT_TOLERANCE = 0.001
+
+
+class Setpoint(_Strict):
+    """A value operators set and a controller holds. `value` is the authorised value at start;
+    changes go through the API (within `range`, when one is given). With `signal`, the value the
+    controller reports as in effect is compared with the authorised one: a difference of more
+    than `tolerance` (absolute) is an unauthorised change."""
+
+    id: Id
+    asset: Id
+    value: float = Field(allow_inf_nan=False)
+    unit: str = ""
+    signal: str | None = None  # "<asset>.<name>": the controller's readback of the value in effect
+    tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    range: Range | None = None  # the values an API change may set
+    description: str = ""
+
+    @property
+    def allowed_deviation(self) -> float:
+        """The tolerance, or the default (see `SETPOINT_TOLERANCE`) when none is declared."""
+        if self.tolerance is not None:
+            return self.tolerance
+        scale = self.range.high - self.range.low if self.range else max(abs(self.value), 1.0)
+        return SETPOINT_TOLERANCE * scale
+
+
+class Directive(_Strict):
+    """A mode a controller is told to run in. `value` is the authorised state at start, one of
+    `states`; with `signal`, the controller reports the state in effect as its index into
+    `states` (0 for the first), and any other index is an unauthorised change."""
+
+    id: Id
+    asset: Id
+    states: list[Id] = Field(min_length=2)
+    value: Id
+    signal: str | None = None  # "<asset>.<name>": reports the index of the state in effect
+    description: str = ""
+
+    @field_validator("states", "value", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted on/off/yes/no as a boolean, and "off" is a natural state.
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, bool) for item in items):
+            raise ValueError(
+                "a state must be a name: YAML reads unquoted on, off, yes and no as true or"
+                ' false, so quote it ("off")'
+            )
+        return value
+
+
 class SiteInfo(_Strict):
     name: str
     timezone: str = "UTC"
@@ -356,6 +420,8 @@ class Site(_Strict):
     redundancy_groups: list[RedundancyGroup] = Field(default_factory=list)
     failsafes: list[Failsafe] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+    setpoints: list[Setpoint] = Field(default_factory=list)
+    directives: list[Directive] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Site:

@@ -21,6 +21,8 @@ def signal_table(site: Site) -> SignalTable:
     nhi: list[float] = []
     llo: list[float] = []
     lhi: list[float] = []
+    plo: list[float] = []
+    phi: list[float] = []
     for asset in site.assets:
         for sig in asset.signals:
             ids.append(f"{asset.id}.{sig.name}")
@@ -33,6 +35,8 @@ def signal_table(site: Site) -> SignalTable:
             nhi.append(sig.normal.high)
             llo.append(sig.limits.low if sig.limits else -np.inf)
             lhi.append(sig.limits.high if sig.limits else np.inf)
+            plo.append(sig.physical.low if sig.physical else -np.inf)
+            phi.append(sig.physical.high if sig.physical else np.inf)
     index = {sid: i for i, sid in enumerate(ids)}
     forecast_of = np.full(len(ids), -1, dtype=np.intp)
     horizon = np.zeros(len(ids), dtype=np.float64)
@@ -59,6 +63,8 @@ def signal_table(site: Site) -> SignalTable:
         normal_hi=np.asarray(nhi, dtype=np.float64),
         limit_lo=np.asarray(llo, dtype=np.float64),
         limit_hi=np.asarray(lhi, dtype=np.float64),
+        physical_lo=np.asarray(plo, dtype=np.float64),
+        physical_hi=np.asarray(phi, dtype=np.float64),
         criticality=tuple(crit),
         forecast_of=forecast_of,
         horizon=horizon,

@@ -111,10 +111,17 @@ class HistoryStore(Closeable):
         self._rows = 0  # rows of the open segment held in memory
         self._flushed = 0  # of which already written as parts
         self._parts: list[Path] = []
+        # The caller's mark (the ingest log's lsn) of the rows appended so far, and of those on
+        # disk: each file carries the mark of the rows it completes (see `durable_mark`).
+        self._mark = 0
+        self._durable_mark = 0
 
         with self._errors("open the history"):
             self._dir.mkdir(parents=True, exist_ok=True)
             self._segments = self._recover()
+            if self._segments:
+                newest = max(self._segments, key=lambda seg: seg.seq)
+                self._mark = self._durable_mark = _mark_of(newest.path)
         self._seq = max((s.seq for s in self._segments), default=-1) + 1
         self._last_flush = self._monotonic()
 
@@ -152,6 +159,7 @@ class HistoryStore(Closeable):
                     [pq.read_table(p) for p in paths], promote_options="default"
                 )
                 times = np.asarray(table.column(TIME_COLUMN).to_numpy(), dtype=np.float64)
+                table = _with_mark(table, max(_mark_of(p) for p in paths))
                 sealed[seq] = self._write(table, _sealed_name(seq, times), seq, times)
             for p in paths:  # the sealed segment holds these rows: the parts are duplicates
                 p.unlink()
@@ -180,12 +188,21 @@ class HistoryStore(Closeable):
         # Transposed once so each column is contiguous and converts without a strided copy.
         columns = np.ascontiguousarray(self._values[start:stop].T)
         arrays = [pa.array(times), *(pa.array(col) for col in columns)]
-        return pa.Table.from_arrays(arrays, names=self._names), times
+        return _with_mark(pa.Table.from_arrays(arrays, names=self._names), self._mark), times
 
     # -- writing ------------------------------------------------------------------------------
 
-    def append(self, frame: Frame) -> None:
-        """Buffer a frame's rows; seals a segment when full, writes a part when one is due."""
+    @property
+    def durable_mark(self) -> int:
+        """The highest `mark` given to `append` whose rows are all on disk (0: none). The
+        runtime marks rows with its ingest log's lsn, so after a crash it knows from here on
+        which logged batches to process again."""
+        with self._lock:
+            return self._durable_mark
+
+    def append(self, frame: Frame, mark: int | None = None) -> None:
+        """Buffer a frame's rows; seals a segment when full, writes a part when one is due.
+        `mark` (rising) labels everything appended up to here; see `durable_mark`."""
         n = len(self._table)
         if frame.n_signals != n:
             raise StoreError(f"frame has {frame.n_signals} signals, the history holds {n}")
@@ -204,6 +221,9 @@ class HistoryStore(Closeable):
                 done += take
                 if self._rows == self._segment_rows:
                     self._seal()
+            # Only now: a segment sealed part-way through this frame does not hold all of it.
+            if mark is not None:
+                self._mark = max(self._mark, mark)
             if self._monotonic() - self._last_flush >= self._flush_seconds:
                 self._flush_part()
 
@@ -221,12 +241,14 @@ class HistoryStore(Closeable):
         name = _part_name(self._seq, len(self._parts), times)
         self._parts.append(self._write(table, name, self._seq, times).path)
         self._flushed = self._rows
+        self._durable_mark = self._mark
 
     def _seal(self) -> None:
         if self._rows == 0:
             return
         table, times = self._arrow(0, self._rows)
         segment = self._write(table, _sealed_name(self._seq, times), self._seq, times)
+        self._durable_mark = self._mark
         for path in self._parts:
             path.unlink(missing_ok=True)
         self._segments.append(segment)
@@ -259,6 +281,35 @@ class HistoryStore(Closeable):
             return len(old)
 
     # -- reading ------------------------------------------------------------------------------
+
+    def last_times(self, since: float) -> F64:
+        """Per signal (table order), the latest time at or after `since` at which it has a
+        value, on disk or in memory; -inf where it has none. Reads only the segments that
+        reach `since`, so it is cheap for a recent `since`."""
+        out = np.full(len(self._table), -np.inf)
+        with self._lock:
+            self._check_open()
+            segments = [s for s in self._segments if s.last >= since - _NAME_SLACK]
+            mem_t = self._times[: self._rows].copy()
+            mem_v = self._values[: self._rows].copy()
+        index = self._table.index
+        with self._errors("read the history's latest times"):
+            for segment in segments:
+                data = pq.read_table(segment.path)
+                times = np.asarray(data.column(TIME_COLUMN).to_numpy(), dtype=np.float64)
+                for name in data.column_names[1:]:
+                    col = index.get(name)
+                    if col is None:
+                        continue
+                    vals = np.asarray(data.column(name).to_numpy(zero_copy_only=False))
+                    has = ~np.isnan(vals) & (times >= since)
+                    if has.any():
+                        out[col] = max(out[col], float(times[has].max()))
+        if mem_t.size:
+            has = ~np.isnan(mem_v) & (mem_t >= since)[:, None]
+            t = np.where(has, mem_t[:, None], -np.inf).max(axis=0)
+            np.maximum(out, t, out=out)
+        return out
 
     def read(
         self, signal: str, since: float, until: float, max_points: int = 2000
@@ -356,3 +407,19 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_MARK_KEY = b"nexus.mark"
+
+
+def _with_mark(table: pa.Table, mark: int) -> pa.Table:
+    meta = dict(table.schema.metadata or {})
+    meta[_MARK_KEY] = str(int(mark)).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def _mark_of(path: Path) -> int:
+    """The mark a file was written with (0 for files from before marks existed)."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(_MARK_KEY, b"0")
+    return int(raw) if raw.isdigit() else 0

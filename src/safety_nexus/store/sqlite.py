@@ -117,6 +117,11 @@ _MIGRATIONS: tuple[str, ...] = (
         time REAL NOT NULL
     );
     """,
+    # 3 -> 4: the digest of each source's last accepted batch, so that a resend of it (the
+    # sender lost our answer) is told from a replay (pipeline.runtime).
+    """
+    ALTER TABLE source_sequences ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -530,25 +535,46 @@ class SqliteStore(Closeable):
             ).fetchone()
         return None if row is None else int(row[0])
 
-    def advance_sequence(self, source: str, sequence: int, *, time: float) -> bool:
-        """Record `sequence` as accepted if it is above the stored one; False if it is not,
-        so that two writers racing with the same number cannot both advance."""
+    def last_batch(self, source: str) -> tuple[int, str] | None:
+        """The sequence number and body digest of a source's last accepted batch."""
+        with self._read("read a source's sequence") as conn:
+            row = conn.execute(
+                "SELECT sequence, digest FROM source_sequences WHERE source = ?", (source,)
+            ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def advance_sequence(
+        self, source: str, sequence: int, *, time: float, digest: str = ""
+    ) -> bool:
+        """Record `sequence` (and its batch's digest) as accepted if it is above the stored
+        one; False if it is not, so that two writers racing with one number cannot both
+        advance."""
         with self._write("store a source's sequence") as conn:
             cur = conn.execute(
-                "INSERT INTO source_sequences (source, sequence, time) VALUES (?, ?, ?)"
+                "INSERT INTO source_sequences (source, sequence, time, digest) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (source) DO UPDATE SET sequence = excluded.sequence,"
-                " time = excluded.time WHERE excluded.sequence > source_sequences.sequence",
-                (source, sequence, time),
+                " time = excluded.time, digest = excluded.digest"
+                " WHERE excluded.sequence > source_sequences.sequence",
+                (source, sequence, time, digest),
             )
             return cur.rowcount == 1
 
     # -- configuration ------------------------------------------------------------------------
 
-    def put_config(self, key: str, text: str, *, time: float, actor: str) -> bool:
+    def put_config(
+        self,
+        key: str,
+        text: str,
+        *,
+        time: float,
+        actor: str,
+        event: Mapping[str, object] | None = None,
+    ) -> bool:
         """Store a new version of a configuration document; False if it is unchanged.
 
-        A change also appends a `config.changed` event (with both digests) in the same
-        transaction, so the journal can never miss a configuration change.
+        A change also appends a `config.changed` event (with both digests, and `event`'s fields
+        when given: a diff, a reason) in the same transaction, so the journal can never miss a
+        configuration change.
         """
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         with self._write("store configuration") as conn:
@@ -564,7 +590,7 @@ class SqliteStore(Closeable):
                 " VALUES (?, ?, ?, ?, ?)",
                 (key, time, actor, digest, text),
             )
-            data = {"key": key, "sha256": digest, "previous_sha256": previous}
+            data = {**(event or {}), "key": key, "sha256": digest, "previous_sha256": previous}
             _insert_event(conn, time, CONFIG_CHANGED, actor, key, _event_json(data))
         return True
 

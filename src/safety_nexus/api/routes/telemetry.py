@@ -3,15 +3,19 @@ accepted by both)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import zlib
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
 from safety_nexus.api.deps import RuntimeDep, VerifierDep
 from safety_nexus.api.schemas import Accepted
 from safety_nexus.core.errors import IngestError
-from safety_nexus.ingest.auth import Verified, Verifier
+from safety_nexus.ingest.auth import SOURCE, Verified, Verifier
+from safety_nexus.pipeline.ledger import DuplicateBatch
 from safety_nexus.pipeline.runtime import Runtime
 
 router = APIRouter(tags=["telemetry"])
@@ -61,20 +65,25 @@ async def _checked_body(
         raise
 
 
-def _commit(runtime: Runtime, verifier: Verifier, verified: Verified) -> None:
-    """Only an accepted batch advances its source's sequence number."""
-    try:
-        verifier.commit(verified)
-    except IngestError as err:
-        runtime.metrics.reject(err.reason)
-        raise
+def _delivery(verified: Verified, body: bytes) -> dict[str, Any]:
+    """Who sent the batch and, when it is numbered, what makes it exactly-once (the number
+    and the body's digest: see pipeline.ledger)."""
+    digest = hashlib.sha256(body).hexdigest() if verified.sequence is not None else ""
+    return {"source": verified.source, "sequence": verified.sequence, "digest": digest}
 
 
 @router.post("/telemetry", status_code=status.HTTP_202_ACCEPTED)
-async def post_telemetry(request: Request, runtime: RuntimeDep, verifier: VerifierDep) -> Accepted:
+async def post_telemetry(
+    request: Request, response: Response, runtime: RuntimeDep, verifier: VerifierDep
+) -> Accepted:
+    """A JSON batch. Answers 202 with the samples accepted; a resend of the source's last
+    accepted batch (same sequence number, same body) answers 200 with `duplicate: true`."""
     body, verified = await _checked_body(request, runtime, verifier, "application/json")
-    accepted = runtime.ingest_json(body)
-    _commit(runtime, verifier, verified)
+    try:
+        accepted = runtime.ingest_json(body, **_delivery(verified, body))
+    except DuplicateBatch:
+        response.status_code = status.HTTP_200_OK
+        return Accepted(accepted=0, duplicate=True)
     return Accepted(accepted=accepted)
 
 
@@ -91,6 +100,15 @@ async def post_write(
     renames external names (see `ingest.lineprotocol`)."""
     hint = " (InfluxDB line protocol)"
     body, verified = await _checked_body(request, runtime, verifier, "text/plain", hint)
-    runtime.ingest_lineprotocol(body, precision=precision, source=source)
-    _commit(runtime, verifier, verified)
+    delivery = _delivery(verified, body)
+    if source is not None and verified.source is not None and source != verified.source:
+        err = IngestError(
+            f"?source={source[:64]} differs from the {SOURCE} header ('{verified.source}')",
+            "source_mismatch",
+        )
+        runtime.metrics.reject(err.reason)
+        raise err
+    delivery["source"] = source or verified.source
+    with contextlib.suppress(DuplicateBatch):  # already accepted: answer as the first time
+        runtime.ingest_lineprotocol(body, precision=precision, **delivery)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
