@@ -43,7 +43,7 @@ def test_site_and_status(http_client: TestClient) -> None:
 def test_health_and_openapi(http_client: TestClient) -> None:
     r = http_client.get("/api/v1/health")
     assert r.status_code == 200
-    assert r.json()["signals"] == 327
+    assert r.json()["signals"] == 342
     r = http_client.get("/openapi.json")
     assert r.status_code == 200
     assert "/api/v1/alarms/{alarm_id}/acknowledge" in r.json()["paths"]

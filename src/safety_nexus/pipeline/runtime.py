@@ -127,6 +127,8 @@ class Runtime:
         self._reports: list[Finding] = []
         self._phantoms: dict[tuple[str, str], float] = {}
         self.phantom_every = 300.0  # seconds between reports of one phantom name
+        self.drain_seconds = 10.0  # how long `stop` works through a backlog (write-ahead on)
+        self._drain_until = float("inf")
         self.ledger = ledger or IngestLedger(None, store)
         self.quality = quality or QualityScreen(table, max_ahead=None)
         # The authorised setpoints and directives (control.config_integrity); None: not tracked.
@@ -164,18 +166,38 @@ class Runtime:
         self.store.add_event(self.clock.now(), "runtime.started", "system", self.site.site.name, {})
 
     def stop(self) -> None:
-        """Stop sources, drain what was accepted, flush history, close storage."""
+        """Stop sources, drain what was accepted, flush history, close storage.
+
+        With the write-ahead log, draining a backlog stops after `drain_seconds`: what is left
+        is on disk and the next start processes it (`recover`), so a stop under overload is
+        prompt. Without the log, everything accepted is processed first, however long it takes.
+        """
+        self._drain_until = time.monotonic() + self.drain_seconds
         self._stop.set()
         if self._threads:
-            self._queue.put(_STOP)
-            for t in self._threads:
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_STOP, timeout=1.0)  # a full queue: the worker sees the flag
+            worker, *others = self._threads
+            for t in others:
                 t.join(timeout=10)
+            worker.join()
             self._threads.clear()
-        with self._ingest_lock:
-            rest = self.assembler.flush()
-            mark = self.ledger.released(self.assembler.oldest_held)
-        if rest.n_rows or self._reports:  # nothing accepted or reported is lost
-            self._process_safely(Batch(source="http", frame=rest, mark=mark))
+        left = self._queue.qsize()
+        if left:
+            log.warning("stopping with %d batch(es) unprocessed: the next start replays them", left)
+            self.store.add_event(
+                self.clock.now(),
+                "runtime.backlog_left",
+                "system",
+                self.site.site.name,
+                {"batches": left, "held_samples": self.assembler.held},
+            )
+        else:
+            with self._ingest_lock:
+                rest = self.assembler.flush()
+                mark = self.ledger.released(self.assembler.oldest_held)
+            if rest.n_rows or self._reports:  # nothing accepted or reported is lost
+                self._process_safely(Batch(source="http", frame=rest, mark=mark))
         if self.state_path is not None:
             self.save_state(journal=True)
         self.store.add_event(self.clock.now(), "runtime.stopped", "system", self.site.site.name, {})
@@ -380,6 +402,14 @@ class Runtime:
         self.metrics.accepted.labels(parsed.source).inc(len(parsed))
         return len(parsed)
 
+    def admit(self) -> None:
+        """Refuse a request before its body is read when the pipeline is full (503 with
+        Retry-After): under overload a refusal must cost next to nothing, or refusing would
+        itself eat the capacity the pipeline needs to catch up."""
+        if self._queue.full():
+            self.metrics.reject("busy")
+            raise IngestError("pipeline is at capacity, retry shortly", reason="busy", status=503)
+
     def _check_source(self, parsed: ParsedBatch) -> None:
         """A batch that names a source must come from one the site declares (when it declares
         any HTTP-side sources); an unknown one is a phantom, and its data is refused."""
@@ -433,8 +463,13 @@ class Runtime:
             self._reports.append(finding)
         if not self._threads:
             return  # no worker: the next `process` call takes it
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_WAKE)  # full means the worker is busy and will see it soon
+        with self._idle:
+            self._pending += 1  # until the worker has taken the wake-up (see wait_idle)
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:  # the worker is busy and takes the report with its next batch
+            with self._idle:
+                self._pending -= 1
 
     def _take_reports(self) -> list[Finding]:
         with self._reports_lock:
@@ -525,15 +560,25 @@ class Runtime:
             try:
                 item = self._queue.get(timeout=self.idle_tick)
             except queue.Empty:
+                if self._stop.is_set():
+                    return  # stopping, and the queue is empty (its _STOP may not have fit)
                 self._process_reports()
                 self._tick()
                 continue
             if item is _WAKE:
-                self._process_reports()
+                with self._idle:
+                    self._pending += 1
+                self._process_counted(Batch(source="ingest", frame=_empty_frame(self.table)))
+                with self._idle:
+                    self._pending -= 1  # the wake-up itself
+                    self._idle.notify_all()
                 continue
+            if isinstance(item, Batch) and self._leave_backlog():
+                self._requeue(item)
+                return
             if item is _STOP:
                 # drain whatever sources queued before they saw the stop flag
-                while True:
+                while not self._leave_backlog():
                     try:
                         rest = self._queue.get_nowait()
                     except queue.Empty:
@@ -543,6 +588,20 @@ class Runtime:
                 return
             assert isinstance(item, Batch)
             self._process_counted(item)
+
+    def _leave_backlog(self) -> bool:
+        """Stopping, with the write-ahead log, and past the drain budget: the rest waits on
+        disk for the next start."""
+        return (
+            self._stop.is_set()
+            and self.ledger.wal is not None
+            and time.monotonic() > self._drain_until
+        )
+
+    def _requeue(self, batch: Batch) -> None:
+        """Put a batch taken from the queue back at its head (for the backlog count)."""
+        with self._queue.mutex:
+            self._queue.queue.appendleft(batch)
 
     def _process_reports(self) -> None:
         """Findings reported while nothing else arrived go through the chain on their own."""

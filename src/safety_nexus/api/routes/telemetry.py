@@ -10,6 +10,7 @@ import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from safety_nexus.api.deps import RuntimeDep, VerifierDep
 from safety_nexus.api.schemas import Accepted
@@ -50,6 +51,7 @@ async def _checked_body(
 ) -> tuple[bytes, Verified]:
     """The request's body (decompressed) once its content type and, for signed batches, its
     signature, sequence and age are checked (see ingest.auth); rejections are counted."""
+    runtime.admit()  # counted there; cheap: nothing is read while the pipeline is full
     try:
         got = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if got != ctype:
@@ -80,7 +82,10 @@ async def post_telemetry(
     accepted batch (same sequence number, same body) answers 200 with `duplicate: true`."""
     body, verified = await _checked_body(request, runtime, verifier, "application/json")
     try:
-        accepted = runtime.ingest_json(body, **_delivery(verified, body))
+        # Parsing a big batch takes milliseconds: off the event loop, so that other requests
+        # (and quick 503s under overload) are answered meanwhile. The runtime's ingest lock
+        # keeps the sequence check, the log and the reorder buffer consistent across threads.
+        accepted = await run_in_threadpool(runtime.ingest_json, body, **_delivery(verified, body))
     except DuplicateBatch:
         response.status_code = status.HTTP_200_OK
         return Accepted(accepted=0, duplicate=True)
@@ -110,5 +115,5 @@ async def post_write(
         raise err
     delivery["source"] = source or verified.source
     with contextlib.suppress(DuplicateBatch):  # already accepted: answer as the first time
-        runtime.ingest_lineprotocol(body, precision=precision, **delivery)
+        await run_in_threadpool(runtime.ingest_lineprotocol, body, precision=precision, **delivery)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
