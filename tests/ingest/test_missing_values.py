@@ -14,7 +14,7 @@ from safety_nexus.detect import DetectorBank
 from safety_nexus.detect.testing import make_table
 from safety_nexus.ingest.frames import FrameAssembler
 from safety_nexus.ingest.json_batch import parse_json_batch
-from safety_nexus.pipeline.replay import read_wide
+from safety_nexus.ingest.wide import read_frame
 
 I64 = np.int64
 
@@ -61,7 +61,7 @@ def test_csv_replay_with_empty_cells_is_a_stream_with_gaps(tmp_path: Path) -> No
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     table = make_table(2)
-    frame = read_wide(path, table)
+    frame = read_frame(path, table)
     assert np.array_equal(np.isnan(frame.values), missing)
     result = DetectorBank(table).process(Frame(frame.times, frame.values))
     assert [(f.signal, f.kind, f.time) for f in result.findings] == [

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from safety_nexus.core.types import Finding, Frame
+from safety_nexus.ingest.json_batch import ParsedBatch
+from safety_nexus.ingest.wide import read_frame
 from safety_nexus.pipeline.builder import (
     STATE_FILE,
     RuntimeSettings,
@@ -180,19 +182,36 @@ def test_a_restarted_replay_carries_on_after_what_the_detectors_have_seen(
         site=demo_city, data_dir=tmp_path / "d", source="replay", replay=path
     )
     first = build_runtime(settings)
-    source = first.sources[0]
+    (source,) = first.live_sources
     assert isinstance(source, ReplaySource)
-    whole = source.load()
+    whole = read_frame(path, first.table)
     first.process_frame("replay", Frame(whole.times[:120], whole.values[:120]))
     first.stop()
     again = build_runtime(settings)
     try:
-        source = again.sources[0]
+        (source,) = again.live_sources
         assert isinstance(source, ReplaySource)
         assert source.start_after == 1119.0
-        sent: list[Frame] = []
-        source.run(lambda _name, frame: sent.append(frame), threading.Event())
-        assert [f.times[0] for f in sent[:1]] == [1120.0]
-        assert sum(f.n_rows for f in sent) == 180
+        sent: list[ParsedBatch] = []
+
+        class Collect:
+            table = again.table
+
+            def ingest_parsed(
+                self, parsed: ParsedBatch, *, wait: bool = False, log: bool = True
+            ) -> int:
+                sent.append(parsed)
+                return len(parsed)
+
+            def phantom(self, source: str, seen: str, detail: str) -> None:
+                raise AssertionError(seen)
+
+            def reject(self, reason: str, count: int = 1) -> None:
+                raise AssertionError(reason)
+
+        source.run(Collect(), threading.Event())
+        times = np.concatenate([b.times for b in sent])
+        assert times[0] == 1120.0
+        assert times.size == 180
     finally:
         again.stop()

@@ -12,7 +12,6 @@ from safety_nexus.cli import app
 from safety_nexus.core.errors import ConfigError, IngestError
 from safety_nexus.core.types import Frame
 from safety_nexus.pipeline.builder import RuntimeSettings, SimulatorSettings, build_runtime
-from safety_nexus.pipeline.replay import read_wide
 from safety_nexus.pipeline.runtime import Runtime
 
 
@@ -82,42 +81,45 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_replay_reads_wide_files(tmp_path: Path, demo_city: Path) -> None:
-    runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path / "d", source="http"))
+def test_replay_goes_through_the_intake_like_a_live_source(tmp_path: Path, demo_city: Path) -> None:
+    path = tmp_path / "rec.csv"
+    _write_csv(
+        path,
+        ["timestamp", "pump-1.pressure", "fan-2.speed", "bogus.x"],
+        [
+            ["2026-06-01T00:00:00+00:00", 4.8, 1000, 1],
+            ["2026-06-01T00:00:01+00:00", 4.9, "", 2],
+        ],
+    )
+    settings = RuntimeSettings(
+        site=demo_city, data_dir=tmp_path / "d", source="replay", replay=path
+    )
+    runtime = build_runtime(settings)
+    runtime.start()
     try:
-        path = tmp_path / "rec.csv"
-        _write_csv(
-            path,
-            ["timestamp", "pump-1.pressure", "fan-2.speed"],
-            [["2026-06-01T00:00:00+00:00", 4.8, 1000], ["2026-06-01T00:00:01+00:00", 4.9, ""]],
-        )
-        frame = read_wide(path, runtime.table)
-        assert frame.n_rows == 2
-        col = runtime.table.index["pump-1.pressure"]
-        assert frame.values[:, col].tolist() == [4.8, 4.9]
-        assert np.isnan(frame.values[1, runtime.table.index["fan-2.speed"]])
+        deadline = time.monotonic() + 20
+        while (
+            runtime.metrics.registry.get_sample_value(
+                "nexus_ingest_accepted_samples_total", {"source": "replay"}
+            )
+            != 3
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        runtime.wait_idle()
     finally:
         runtime.stop()
-
-
-@pytest.mark.parametrize(
-    ("header", "rows", "fragment"),
-    [
-        (["timestamp", "pump-1.pressure", "bogus.x"], [[1, 2, 3]], "bogus.x"),
-        (["when", "pump-1.pressure"], [[1, 2]], "no 'timestamp' column"),
-        (["timestamp", "pump-1.pressure"], [[2, 1], [1, 1]], "not strictly increasing"),
-        (["timestamp", "pump-1.pressure"], [["2026-06-01T00:00:00", 1]], "time zone"),
-    ],
-)
-def test_replay_rejects_bad_files(
-    tmp_path: Path, demo_city: Path, header: list[str], rows: list[list[object]], fragment: str
-) -> None:
     runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path / "d", source="http"))
     try:
-        path = tmp_path / "bad.csv"
-        _write_csv(path, header, rows)
-        with pytest.raises(IngestError, match=fragment):
-            read_wide(path, runtime.table)
+        _, values = runtime.history.read("pump-1.pressure", -np.inf, np.inf)
+        assert values.tolist() == pytest.approx([4.8, 4.9])  # history keeps float32
+        _, values = runtime.history.read("fan-2.speed", -np.inf, np.inf)
+        assert values.tolist() == [1000.0]  # the empty cell is a gap
+        phantoms = runtime.store.events(kind="ingest.phantom")
+        assert [e.subject for e in phantoms] == ["bogus.x"]  # reported, not silently dropped
+        assert not (tmp_path / "d" / "wal").exists() or not any(
+            p.stat().st_size > 4096 for p in (tmp_path / "d" / "wal").iterdir()
+        )
     finally:
         runtime.stop()
 

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from safety_nexus.cli import app
-from safety_nexus.pipeline.replay import read_wide
+from safety_nexus.ingest.wide import read_frame
 from safety_nexus.sim.output import read_labels, read_telemetry
 from safety_nexus.site.load import load_file
 from safety_nexus.site.table import signal_table
@@ -36,7 +36,7 @@ def test_run_writes_telemetry_and_labels(tmp_path: Path, suffix: str) -> None:
     assert frame.n_rows == 60
     assert np.diff(frame.times).tolist() == [1.0] * 59
     assert frame.times[0] == pytest.approx(1780272001.0)
-    replayed = read_wide(out, table)  # what `nexus serve --replay` reads
+    replayed = read_frame(out, table)  # what `nexus serve --replay` reads
     assert np.array_equal(replayed.values, frame.values, equal_nan=True)
     labels = read_labels(tmp_path / "runs" / "storm.labels.csv")
     assert labels

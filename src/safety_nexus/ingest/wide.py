@@ -1,8 +1,8 @@
 """Reading a wide telemetry file of any origin in bounded chunks: a timestamp column and one
 numeric column per signal, as a user's own CSV or Parquet export usually is.
 
-`pipeline.replay.read_wide` reads the files Safety Nexus writes itself, whole, against a known
-site. This reader is for files from elsewhere (`nexus replay`), of any length, and decides:
+It reads the files Safety Nexus writes itself (`nexus sim run`, replayed by `nexus serve
+--replay`) and files from elsewhere (`nexus replay`), of any length, and decides:
 
 * format by extension: `.csv`, `.csv.gz` or `.parquet`; anything else is an error;
 * the time column is `time_column`, else the first of timestamp, time, ts, date, datetime
@@ -39,9 +39,9 @@ import pyarrow.parquet as pq
 
 from safety_nexus.core.closing import Closeable
 from safety_nexus.core.errors import IngestError
-from safety_nexus.core.types import F64
+from safety_nexus.core.types import F64, Frame, SignalTable
 
-__all__ = ["TIME_NAMES", "WideChunk", "WideReader"]
+__all__ = ["TIME_NAMES", "WideChunk", "WideReader", "read_frame"]
 
 TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime")
 EPOCH_MS_ABOVE = 1e11
@@ -428,3 +428,26 @@ class WideReader(Closeable):
         if times.size:
             self._last_t = float(times[-1])
             self._last_stamp = str(stamps[-1].as_py())
+
+
+def read_frame(path: Path, table: SignalTable) -> Frame:
+    """A whole wide file as one frame over the site's signals (small files: tests, tools).
+    A column that names no signal of the site is an error naming it."""
+    with WideReader(path) as reader:
+        cols = [table.index.get(name) for name in reader.columns]
+        unknown = [name for name, col in zip(reader.columns, cols, strict=True) if col is None]
+        if unknown:
+            raise IngestError(
+                f"{path}: column '{unknown[0]}' names no signal of the site", "unknown_signal"
+            )
+        index = np.array(cols, dtype=np.intp)
+        times: list[F64] = []
+        rows: list[F64] = []
+        for chunk in reader:
+            grid = np.full((chunk.times.shape[0], len(table)), np.nan)
+            grid[:, index] = chunk.values
+            times.append(chunk.times)
+            rows.append(grid)
+    if not times:
+        return Frame(np.empty(0), np.empty((0, len(table))))
+    return Frame(np.concatenate(times), np.concatenate(rows))

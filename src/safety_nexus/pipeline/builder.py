@@ -171,6 +171,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
 
     clock: Clock
     sources: list[Source] = []
+    replay: ReplaySource | None = None
     sim_source: SimulatorSource | None = None
     if settings.source == "simulator":
         sim_cfg = settings.simulator
@@ -206,7 +207,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
                 from safety_nexus.core.errors import ConfigError, ConfigIssue
 
                 raise ConfigError([ConfigIssue("replay", "a replay source needs a file")])
-            sources.append(ReplaySource(settings.replay, table))
+            replay = ReplaySource(settings.replay, table)
 
     site_text = settings.site.read_text(encoding="utf-8")
     store.put_config("site", site_text, time=clock.now(), actor="system")  # journals a change
@@ -217,9 +218,8 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
     state_path = settings.data_dir / STATE_FILE if settings.detector_state else None
     if state_path is not None:
         restore_bank(bank, state_path, store, clock, site.site.name)
-        for src in sources:
-            if isinstance(src, ReplaySource):
-                src.start_after = bank.last_time  # a restarted replay carries on
+        if replay is not None:
+            replay.start_after = bank.last_time  # a restarted replay carries on
     wal = (
         WriteAheadLog(settings.data_dir / "wal", table.ids, sync=settings.wal_sync)
         if settings.write_ahead
@@ -253,7 +253,11 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         metrics=metrics,
         stages=stages,
         sources=sources,
-        live_sources=live_sources(site) if settings.source == "http" else [],
+        live_sources=(
+            [*live_sources(site), *([replay] if replay is not None else [])]
+            if settings.source != "simulator"
+            else []
+        ),
         queue_size=settings.queue_size,
         idle_tick=settings.idle_tick,
         reorder_tolerance=settings.reorder_tolerance,

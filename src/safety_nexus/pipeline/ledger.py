@@ -79,11 +79,17 @@ class IngestLedger:
         )
 
     def record(
-        self, batch: ParsedBatch, *, sequence: int | None, digest: str, time: float
+        self,
+        batch: ParsedBatch,
+        *,
+        sequence: int | None,
+        digest: str,
+        time: float,
+        log: bool = True,
     ) -> int | None:
         """Make an accepted batch durable (before it is acknowledged); its lsn, if logged."""
         lsn = None
-        if self.wal is not None:
+        if self.wal is not None and log:
             lsn = self.wal.append(batch, sequence=sequence, digest=digest)
             self._unreleased.append((lsn, float(batch.times.max())))
         if sequence is not None:

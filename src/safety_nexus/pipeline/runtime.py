@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 _WAKE = object()  # a finding was reported: process it even if no telemetry comes
+# Names the runtime itself gives batches: anonymous HTTP batches and the configured replay.
+_OWN_SOURCES = frozenset({"http", "replay"})
 _MAX_PHANTOMS = 10_000  # (source, name) pairs remembered for rate-limiting phantom reports
 
 
@@ -345,12 +347,14 @@ class Runtime:
         wait: bool = False,
         sequence: int | None = None,
         digest: str = "",
+        log: bool = True,
     ) -> int:
         """Accept a validated batch of any format: screen its data quality, log it ahead,
         record its sequence, and queue what the reorder buffer releases. With `wait` a full
         pipeline blocks the caller (a subscribing source's thread) instead of refusing it.
-        Returns the samples accepted; raises IngestError (`DuplicateBatch` for a resend of a
-        batch already accepted)."""
+        `log=False` skips the write-ahead log for sources that are their own log (a replayed
+        file). Returns the samples accepted; raises IngestError (`DuplicateBatch` for a resend
+        of a batch already accepted)."""
         try:
             self._check_source(parsed)
             if len(parsed) == 0:
@@ -379,7 +383,7 @@ class Runtime:
                     self.assembler.check(parsed.columns, parsed.times, parsed.values)
                 now = self.clock.now()
                 try:
-                    self.ledger.record(parsed, sequence=sequence, digest=digest, time=now)
+                    self.ledger.record(parsed, sequence=sequence, digest=digest, time=now, log=log)
                 except StoreError as err:
                     raise IngestError(
                         f"cannot write the batch ahead: {err}", "log_failed", 503
@@ -413,7 +417,7 @@ class Runtime:
     def _check_source(self, parsed: ParsedBatch) -> None:
         """A batch that names a source must come from one the site declares (when it declares
         any HTTP-side sources); an unknown one is a phantom, and its data is refused."""
-        if parsed.source == "http" or not self._http_sources:
+        if parsed.source in _OWN_SOURCES or not self._http_sources:
             return
         if parsed.source in self._all_sources:
             return

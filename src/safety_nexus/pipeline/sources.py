@@ -2,7 +2,8 @@
 
 A source calls `submit(source_name, frame)`; submit blocks while the pipeline's queue is full,
 which is how a fast replay or simulator is slowed to what the pipeline can take.
-HTTP batches do not come through here: the API hands them to `Runtime.ingest_json`.
+HTTP batches do not come through here: the API hands them to `Runtime.ingest_json`; a replay is
+a subscribing source (`ingest.intake.LiveSource`) like MQTT and OPC UA.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 from safety_nexus.core.errors import IngestError, NotFoundError
 from safety_nexus.core.types import Frame, SignalTable
+from safety_nexus.ingest.intake import Intake
+from safety_nexus.ingest.json_batch import ParsedBatch
 from safety_nexus.sim import SCENARIOS, Simulator, paced
 
 Submit = Callable[[str, Frame], None]
@@ -118,37 +121,45 @@ class SimulatorSource:
 
 
 class ReplaySource:
-    """A recorded wide file (timestamp + one column per signal id), CSV or Parquet."""
+    """A recorded wide file (timestamp + one column per signal id), CSV or Parquet, replayed
+    through the same intake as live sources (`ingest.intake`): the same data-quality screen,
+    reorder buffer and backpressure. Read in bounded chunks by `ingest.wide.WideReader`, so a
+    file of any length replays in constant memory. Columns that name no signal of the site are
+    reported as phantoms (and skipped), never silently dropped. Not written ahead: the file
+    itself is the log, and a restart resumes after `start_after`."""
 
     name = "replay"
 
     def __init__(
-        self,
-        path: Path,
-        table: SignalTable,
-        *,
-        rows_per_batch: int = 600,
-        start_after: float = float("-inf"),
+        self, path: Path, table: SignalTable, *, start_after: float = float("-inf")
     ) -> None:
         self.path = path
         self.table = table
-        self.rows_per_batch = rows_per_batch
         # Rows at or before this time are skipped (a restart with restored detector state).
         self.start_after = start_after
 
-    def load(self) -> Frame:
-        from safety_nexus.pipeline.replay import read_wide  # pyarrow import kept off start-up
+    def run(self, intake: Intake, stop: threading.Event) -> None:
+        from safety_nexus.ingest.wide import WideReader  # pyarrow import kept off start-up
 
-        return read_wide(self.path, self.table)
-
-    def run(self, submit: Submit, stop: threading.Event) -> None:
-        frame = self.load()
-        first = int(np.searchsorted(frame.times, self.start_after, side="right"))
-        for start in range(first, frame.n_rows, self.rows_per_batch):
-            if stop.is_set():
-                return
-            end = min(frame.n_rows, start + self.rows_per_batch)
-            submit(self.name, Frame(frame.times[start:end], frame.values[start:end]))
+        with WideReader(self.path) as reader:
+            found = [self.table.index.get(name) for name in reader.columns]
+            for name, col in zip(reader.columns, found, strict=True):
+                if col is None:
+                    intake.phantom(
+                        self.name, name, f"column of {self.path.name} names no signal of the site"
+                    )
+            take = np.array([i for i, col in enumerate(found) if col is not None], dtype=np.intp)
+            signal_of = np.array([col for col in found if col is not None], dtype=np.int64)
+            for chunk in reader:
+                if stop.is_set():
+                    return
+                first = int(np.searchsorted(chunk.times, self.start_after, side="right"))
+                values = chunk.values[first:, take]
+                rows, k = np.nonzero(~np.isnan(values))
+                batch = ParsedBatch(
+                    self.name, signal_of[k], chunk.times[first:][rows], values[rows, k]
+                )
+                intake.ingest_parsed(batch, wait=True, log=False)
 
 
 def check_frame(frame: Frame, table: SignalTable) -> None:

@@ -3,7 +3,7 @@
 Telemetry is *wide*: a `timestamp` column, then one column per signal id in the site's order; an
 empty cell (CSV) or null (Parquet) means no sample. Timestamps are UTC: ISO-8601 text with
 milliseconds and a `Z` in CSV (`2026-06-01T00:00:01.000Z`), `timestamp[us, tz=UTC]` in Parquet.
-Both are what `pipeline.replay.read_wide` accepts. Rows are buffered and written in chunks, so
+Both are what `ingest.wide.WideReader` reads. Rows are buffered and written in chunks, so
 a day of telemetry never has to fit in memory twice.
 
 Labels go to `<stem>.labels.csv` beside the telemetry: scenario, run, signal, start, end (empty:
