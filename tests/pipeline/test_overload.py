@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
+from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.site.load import load_file
 from safety_nexus.site.table import signal_table
 from safety_nexus.store.history import HistoryStore
@@ -119,6 +120,10 @@ def test_overload_is_refused_cheaply_and_loses_nothing(tmp_path: Path) -> None:
     assert offered >= 3 * accepted, answers
     assert peak[0] < MEMORY_BOUND, f"peak RSS {peak[0] / 2**20:.0f} MB"
 
+    # A stop under a backlog leaves the rest in the write-ahead log: the next start takes it.
+    again = build_runtime(RuntimeSettings(site=site, data_dir=data, source="http"))
+    again.start()
+    again.stop()
     table = signal_table(load_file(site))
     history = HistoryStore(data / "history", table)
     try:
