@@ -24,6 +24,10 @@ storage, no alarm layer. Two measurements, each on two disjoint sets of seeds: t
   same window is reported too: a recall is only worth something well above it (a bank that
   raises findings everywhere "detects" most labels by chance).
 
+The readbacks of setpoints and directives (constant while the controllers hold what is
+authorised) are judged by configuration integrity, not by the bank: the pipeline drops the
+bank's findings on them (`pipeline.watch_config`), and so does this benchmark.
+
 `--before PATH` embeds the summary of an earlier run (e.g. of the bank before a change, run with
 `PYTHONPATH=<old checkout>/src`) as "before" in the JSON.
 """
@@ -46,6 +50,7 @@ import numpy as np
 from safety_nexus.core.types import Finding
 from safety_nexus.detect import DetectConfig, DetectorBank
 from safety_nexus.eval.detection import match
+from safety_nexus.pipeline.watch_config import readback_signals, without_statistics
 from safety_nexus.sim import DEFAULT_START, Simulator
 from safety_nexus.site.load import load_file
 from safety_nexus.site.schema import Site
@@ -77,10 +82,11 @@ def quiet_run(seed: int, hours: float, warmup: float) -> dict[str, Any]:
     by_signal: collections.Counter[str] = collections.Counter()
     by_hour: collections.Counter[int] = collections.Counter()
     in_first6 = 0
+    readbacks = readback_signals(sim.site)
     t0 = time.perf_counter()
     for _ in range(steps):
         result = bank.process(sim.step(STEP))
-        for f in result.findings:
+        for f in without_statistics(result.findings, readbacks):
             if f.time <= counted_from:
                 continue
             by_kind[f.kind.value] += 1
@@ -116,10 +122,11 @@ def scenario_run(
         bank.process(sim.step(STEP))
     run = sim.inject(scenario)
     stop = (run.end if run.end is not None else run.at + 1800.0) + settle
+    readbacks = readback_signals(sim.site)
     while sim.now < stop:
-        findings += bank.process(sim.step(STEP)).findings
+        findings += without_statistics(bank.process(sim.step(STEP)).findings, readbacks)
     end = sim.now
-    known = set(sim.table.ids)
+    known = set(sim.table.ids) - readbacks  # the signals the bank is judged on
     labels = [lb for lb in run.labels if lb.signal in known]
     labelled = {lb.signal for lb in labels}
     hit_unlabelled = {f.signal for f in findings if f.signal not in labelled}

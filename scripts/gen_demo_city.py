@@ -2,7 +2,7 @@
 """Write `sites/demo-city.yaml` from the catalogue in `docs/demo-city.md`.
 
 The catalogue is the contract shared by the site file and the simulator, so the file is generated
-from tables that mirror the document row by row rather than edited by hand: 76 assets with 327
+from tables that mirror the document row by row rather than edited by hand: 76 assets with 342
 signals are too many to keep consistent otherwise. The output is hand-formatted (one asset per
 block, signals in flow style) because PyYAML's dumper cannot mix block and flow styles readably.
 
@@ -101,6 +101,7 @@ GENERATOR = Kind(
         Sig("fuel", "%", (60, 100), (10, 100), 60),
         Sig("battery", "V", (12.4, 13.2), (11.5, 14.5), 10),
         Sig("coolant_temp", "°C", (20, 45), (0, 110), 10),
+        Sig("mode", "", (0, 0.5), (0, 2), 10, "control mode in effect: 0 auto, 1 manual, 2 off"),
     ),
 )
 TANK = Kind(
@@ -125,6 +126,14 @@ PUMP = Kind(
         Sig("current", "A", (30, 60), (0, 90)),
         Sig("vibration", "mm/s", (0.5, 3), (0, 7.1)),
         Sig("speed", "rpm", (1400, 1500), (0, 1800)),
+        Sig(
+            "pressure_setpoint",
+            "bar",
+            (4.5, 5.5),
+            (2, 8),
+            10,
+            "discharge pressure setpoint in effect (the drive's readback)",
+        ),
     ),
 )
 MAIN = Kind(
@@ -195,6 +204,14 @@ CHILLER = Kind(
         Sig("return_temp", "°C", (11, 16), (5, 25)),
         Sig("flow", "L/s", (20, 40), (0, 60)),
         Sig("power", "kW", (50, 150), (0, 250)),
+        Sig(
+            "supply_setpoint",
+            "°C",
+            (6, 9),
+            (2, 14),
+            10,
+            "supply temperature setpoint in effect (the controller's readback)",
+        ),
     ),
 )
 
@@ -423,6 +440,73 @@ SOURCES: tuple[tuple[str, str, str], ...] = (
     ("field-gateway", "http", "signed batches from the field gateway"),
 )
 
+# Setpoints and directives the operators authorise (changed only through the API; see
+# control/config_integrity.py). Those with a readback signal (the pumps' and chillers'
+# setpoints, the generators' modes: the simulator runs on them and reports them) are compared
+# with what the controllers report; the others are tracked only.
+# (id, asset, value, unit, range, tolerance, signal or "", description)
+SETPOINTS: tuple[tuple[str, str, float, str, tuple[float, float], float, str, str], ...] = (
+    *(
+        (
+            f"pump-{k}-pressure",
+            f"pump-{k}",
+            5.0,
+            "bar",
+            (4.0, 6.0),
+            0.05,
+            f"pump-{k}.pressure_setpoint",
+            "discharge pressure the pump's drive holds",
+        )
+        for k in range(1, 11)
+    ),
+    *(
+        (
+            f"chiller-{k}-supply-temp",
+            f"chiller-{k}",
+            7.5,
+            "°C",
+            (6.0, 9.0),
+            0.1,
+            f"chiller-{k}.supply_setpoint",
+            "chilled-water supply temperature",
+        )
+        for k in (1, 2, 3)
+    ),
+    (
+        "main-1-pressure",
+        "main-1",
+        4.5,
+        "bar",
+        (3.5, 5.5),
+        0.05,
+        "",
+        "pressure the pumps of main 1 hold for its sprinkler zones",
+    ),
+    ("tank-1-level", "tank-1", 5.5, "m", (3, 8), 0.05, "", "level the inflow controller holds"),
+)
+# (id, asset, states, value, signal or "", description)
+DIRECTIVES: tuple[tuple[str, str, tuple[str, ...], str, str, str], ...] = (
+    *(
+        (
+            f"gen-{k}-mode",
+            f"gen-{k}",
+            ("auto", "manual", "off"),
+            "auto",
+            f"gen-{k}.mode",
+            "auto starts the generator when its UPS loses the grid; manual and off do not",
+        )
+        for k in (1, 2)
+    ),
+    (
+        "fan-9-mode",
+        "fan-9",
+        ("auto", "manual", "off"),
+        "auto",
+        "",
+        "the standby fan answers the tunnel-1 CO failsafe only in auto",
+    ),
+)
+
 _PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9 _\-./()]*$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 
@@ -526,6 +610,30 @@ def render() -> str:
             f"    description: {_str(description)}",
         ]
 
+    out += ["", "# Authorised at start; changed through the API only (PUT /api/v1/setpoints/<id>)."]
+    out.append("setpoints:")
+    for sid, asset, value, unit, (lo, hi), tol, signal, description in SETPOINTS:
+        out += [
+            f"  - id: {sid}",
+            f"    asset: {asset}",
+            f"    value: {_num(value)}",
+            f"    unit: {_str(unit)}",
+            f"    range: [{_num(lo)}, {_num(hi)}]",
+            f"    tolerance: {_num(tol)}",
+        ]
+        out += [f"    signal: {signal}"] if signal else []
+        out.append(f"    description: {_str(description)}")
+    out += ["", "directives:"]
+    for did, asset, states, value, signal, description in DIRECTIVES:
+        out += [
+            f"  - id: {did}",
+            f"    asset: {asset}",
+            f"    states: [{', '.join(_str(state) for state in states)}]",
+            f"    value: {_str(value)}",
+        ]
+        out += [f"    signal: {signal}"] if signal else []
+        out.append(f"    description: {_str(description)}")
+
     out += ["", "sources:"]
     out += [
         f'  - {{id: {sid}, kind: {kind}, signals: ["*"], description: {_str(desc)}}}'
@@ -545,7 +653,8 @@ def _validate(text: str) -> str:
     return (
         f"{len(site.subsystems)} subsystems, {len(site.assets)} assets, {n_signals} signals, "
         f"{len(site.dependencies)} dependencies, {len(site.redundancy_groups)} redundancy groups, "
-        f"{len(site.failsafes)} failsafes"
+        f"{len(site.failsafes)} failsafes, {len(site.setpoints)} setpoints, "
+        f"{len(site.directives)} directives"
     )
 
 

@@ -18,7 +18,7 @@ def test_check_ok_prints_a_one_line_summary(demo_city_path: Path) -> None:
     result = runner.invoke(app, ["check", str(demo_city_path)])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "ok: demo-city.yaml — 4 subsystems, 76 assets, 327 signals, 124 dependencies, "
+        "ok: demo-city.yaml — 4 subsystems, 76 assets, 342 signals, 124 dependencies, "
         "5 redundancy groups, 4 failsafes"
     )
 

@@ -29,7 +29,7 @@ def _issues(text: str) -> list[str]:
 def test_demo_city_is_the_documented_catalogue(demo_city: Site) -> None:
     assert [s.id for s in demo_city.subsystems] == ["power", "water", "tunnels", "compute"]
     assert len(demo_city.assets) == 76
-    assert sum(len(a.signals) for a in demo_city.assets) == 327
+    assert sum(len(a.signals) for a in demo_city.assets) == 342
     assert len(demo_city.redundancy_groups) >= 3
     assert len(demo_city.failsafes) >= 3
     assert {s.id for s in demo_city.sources} == {"sim", "field-gateway"}
@@ -55,7 +55,7 @@ def test_demo_city_details_match_the_document(demo_city: Site) -> None:
     assert (failover.action.do, failover.action.target) == ("failover", "core-b1")
     assert failover.authority is Authority.CONFIRM
     table = signal_table(demo_city)
-    assert len(table.ids) == 327
+    assert len(table.ids) == 342
     assert table.ids[0] == "sub-1.voltage"
 
 

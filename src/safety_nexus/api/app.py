@@ -12,8 +12,10 @@ from safety_nexus.api import errors
 from safety_nexus.api.deps import build_verifier
 from safety_nexus.api.routes import (
     alarms,
+    config,
     findings,
     health,
+    prometheus,
     scenarios,
     signals,
     site,
@@ -34,9 +36,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.verifier = build_verifier(runtime)  # a missing key fails here, not per request
+    app.state.series_maps = prometheus.build_series_maps(runtime)  # so does a bad series name
     errors.install(app)
     for module in (site, signals, findings, alarms, telemetry, scenarios, health, stream):
         app.include_router(module.router, prefix=PREFIX)
+    app.include_router(prometheus.router, prefix=PREFIX)
+    app.include_router(config.router, prefix=PREFIX)  # setpoints and directives
     app.include_router(health.metrics_router)
     if UI_DIR.is_dir():
         app.mount("/", StaticFiles(directory=UI_DIR, html=True), name="ui")

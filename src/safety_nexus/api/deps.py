@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
+from safety_nexus.control.config_integrity import ConfigurationRegistry
+from safety_nexus.core.errors import NotFoundError
 from safety_nexus.ingest.auth import Verifier
 from safety_nexus.pipeline.runtime import Runtime
 
@@ -32,6 +34,14 @@ def _verifier(request: Request) -> Verifier:
     return verifier
 
 
+def _configuration(request: Request) -> ConfigurationRegistry:
+    registry: ConfigurationRegistry | None = request.app.state.runtime.configuration
+    if registry is None:  # a runtime assembled without one (build_runtime always adds it)
+        raise NotFoundError("this runtime does not track setpoints and directives")
+    return registry
+
+
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+ConfigurationDep = Annotated[ConfigurationRegistry, Depends(_configuration)]
 VerifierDep = Annotated[Verifier, Depends(_verifier)]
 WsRuntimeDep = Annotated[Runtime, Depends(_ws_runtime)]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from safety_nexus.core.errors import (
     AlarmError,
     ConfigError,
+    ControlError,
     IngestError,
     NexusError,
     NotFoundError,
@@ -23,7 +24,7 @@ def _status(err: NexusError) -> int:
         return 404
     if isinstance(err, AlarmError):
         return 409
-    if isinstance(err, ConfigError):
+    if isinstance(err, ConfigError | ControlError):
         return 422
     if isinstance(err, RequestError):
         return 400

@@ -12,6 +12,9 @@ samples came over HTTP, MQTT, OPC UA, Prometheus remote-write or a replay.
                                              (an unknown source, topic, node or series): it is
                                              reported as a "phantom source" finding, never
                                              silently dropped
+    intake.reject(reason, count)             samples the source itself refused (a bad status
+                                             code, a value that is not a number): counted
+                                             under nexus_ingest_rejected{reason}
 
 A `LiveSource` runs on its own thread (started and stopped by the runtime) until `stop` is set;
 it must return within a second or so of that.
@@ -30,12 +33,17 @@ class Intake(Protocol):
     @property
     def table(self) -> SignalTable: ...
 
-    def ingest_parsed(self, parsed: ParsedBatch, *, wait: bool = False) -> int:
+    def ingest_parsed(self, parsed: ParsedBatch, *, wait: bool = False, log: bool = True) -> int:
         """Validate and accept a batch; returns the samples accepted. Raises IngestError."""
         ...
 
     def phantom(self, source: str, seen: str, detail: str) -> None:
         """Report data from something the site does not declare (rate-limited by the runtime)."""
+        ...
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Count samples a source refused before they became a batch (a bad OPC UA status
+        code, a value that is not a number), by reason, as rejected batches are counted."""
         ...
 
 

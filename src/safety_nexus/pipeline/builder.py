@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from safety_nexus.alarms.manager import AlarmManager
-from safety_nexus.control.config_integrity import ConfigurationRegistry
+from safety_nexus.control.config_integrity import ConfigurationRegistry, ControlState
 from safety_nexus.core.clock import Clock, ManualClock, SystemClock
 from safety_nexus.core.errors import DetectError
 from safety_nexus.detect.bank import DetectConfig, DetectorBank
@@ -160,7 +160,25 @@ def live_sources(site: Site) -> list[LiveSource]:
             from safety_nexus.ingest.opcua import OpcUaSource
 
             out.append(OpcUaSource(src))
+        if src.kind == "mqtt":
+            from safety_nexus.ingest.mqtt import MqttSource
+
+            out.append(MqttSource(src))
     return out
+
+
+def _controllers_follow(sim: Simulator, registry: ConfigurationRegistry) -> None:
+    """The twin's controllers hold what is authorised: the values restored at start, then every
+    change made through the API (as a real controller receives it); what they report back is
+    then what the configuration-integrity stage expects."""
+
+    def apply(state: ControlState) -> None:
+        if state.signal is not None:
+            sim.set_control(state.signal, state.readback_value)
+
+    for state in registry.states():
+        apply(state)
+    registry.subscribe(apply)
 
 
 def build_runtime(settings: RuntimeSettings) -> Runtime:
@@ -230,6 +248,8 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
     )
     alarms = AlarmManager(table, store, clock, restored=store.load_alarms().values())
     configuration = ConfigurationRegistry(site, table, store, clock)
+    if sim_source is not None:
+        _controllers_follow(sim_source.sim, configuration)
     hub = EventHub()
     metrics = Metrics()
     stages: list[Stage] = [

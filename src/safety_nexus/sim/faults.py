@@ -40,6 +40,7 @@ Effect = Literal[
     "quantisation",  # a sensor that reports in coarser steps (or toggles between two values)
     "time_to_threshold",  # climbing toward a hard limit: the crossing can be forecast
     "oscillation",  # a control loop that starts to hunt
+    "config",  # a setpoint or directive in effect changed without going through the operators
 ]
 
 
@@ -119,6 +120,27 @@ class CoolingLoss(Fault):
     def apply(self, m: Modifiers, k: int, tick: float) -> None:
         level = 1.0 - self.severity * self.ramp_fraction(k, self.ramp)
         m.cooling[self.asset] = min(m.cooling[self.asset], level)
+
+
+@dataclass(eq=False)
+class ControlChange(Fault):
+    """A setpoint or directive changed at the controller, behind the operators' backs: what is
+    in effect moves by `amount` (a directive: by state indices). The plant runs on the changed
+    value (`Modifiers.control`) and the controller reports it on its readback `signal`, which
+    is what the label names; what the physics does with it is measured like any physical
+    fault's consequences."""
+
+    signal: str = ""
+    col: int = 0
+    amount: float = 0.0
+    PHYSICAL: ClassVar[bool] = True
+    EFFECT: ClassVar[Effect | None] = "config"
+
+    def apply(self, m: Modifiers, k: int, tick: float) -> None:
+        m.control[self.col] += self.amount
+
+    def signals(self) -> tuple[str, ...]:
+        return (self.signal,)
 
 
 # -- what a signal is --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from safety_nexus.core.types import SignalTable
 from safety_nexus.sim.faults import (
     AssetTrip,
     ClockDrift,
+    ControlChange,
     CoolingLoss,
     Effect,
     Fault,
@@ -37,7 +38,7 @@ from safety_nexus.sim.faults import (
 )
 from safety_nexus.sim.truth import Kind, Label
 from safety_nexus.site.graph import DependencyGraph
-from safety_nexus.site.schema import DependencyKind, Site
+from safety_nexus.site.schema import DependencyKind, Directive, Setpoint, Site
 
 ParamValue = float | str
 
@@ -426,6 +427,54 @@ def _coarse_sensor(ctx: Context, p: dict[str, ParamValue]) -> Plan:
     return Plan([fault], fault.root)
 
 
+def _control_target(ctx: Context, signal: str) -> tuple[int, Setpoint | Directive]:
+    """The column of a readback signal and the setpoint or directive it reports."""
+    col = ctx.col(signal)
+    specs: list[Setpoint | Directive] = [*ctx.site.setpoints, *ctx.site.directives]
+    for spec in specs:
+        if spec.signal == signal:
+            return col, spec
+    raise SimError(f"signal '{signal}' reports no setpoint or directive of the site")
+
+
+def _setpoint_nudge(ctx: Context, p: dict[str, ParamValue]) -> Plan:
+    """Small changes made at the controllers, one subsystem after another, `stagger` apart:
+    setpoints nudged, then a directive altered. Each blames the asset its setpoint or directive
+    belongs to; what the plant then does is measured (see `truth.py`)."""
+    _positive(p, "onset", "duration", "stagger")
+    k = ctx.k(_num(p, "onset"))
+    last = ctx.end(k, _num(p, "duration"))
+    stagger = ctx.ticks(_num(p, "stagger"))
+    faults: list[Fault] = []
+    for key, size in (("setpoint", "nudge"), ("setpoint_2", "nudge_2")):
+        if signal := str(p[key]):
+            col, spec = _control_target(ctx, signal)
+            if not isinstance(spec, Setpoint):
+                raise SimError(f"parameter '{key}': '{signal}' reports a directive, not a setpoint")
+            if _num(p, size) == 0:
+                raise SimError(f"parameter '{size}' must not be 0")
+            faults.append(
+                ControlChange(k, last, spec.asset, signal=signal, col=col, amount=_num(p, size))
+            )
+            k += stagger
+    if signal := str(p["directive"]):
+        col, spec = _control_target(ctx, signal)
+        if not isinstance(spec, Directive):
+            raise SimError(f"parameter 'directive': '{signal}' reports a setpoint, not a directive")
+        state, now = _num(p, "state"), spec.states.index(spec.value)
+        if state != int(state) or not 0 <= state < len(spec.states) or state == now:
+            raise SimError(
+                f"parameter 'state' must be the index of another state of '{spec.id}'"
+                f" (0 to {len(spec.states) - 1}, not {now})"
+            )
+        faults.append(
+            ControlChange(k, last, spec.asset, signal=signal, col=col, amount=state - now)
+        )
+    if not faults:
+        raise SimError("setpoint-nudge needs at least one target")
+    return Plan(faults, faults[0].root)
+
+
 def _odd_night(ctx: Context, p: dict[str, ParamValue]) -> Plan:
     """A signal with a daily cycle behaves as if it were another time of day: by default a
     substation's night load rises to a daytime level (within its normal band)."""
@@ -706,6 +755,42 @@ _DEFS.append(
             "signal": "a signal with a daily cycle",
             "shift": "how far it moves, as a fraction of its normal band's width",
             "ramp": "seconds over which it gets there",
+            **_TIMING,
+        },
+    )
+)
+
+# Configuration integrity: changes made at the controllers rather than through the API.
+_DEFS.append(
+    ScenarioDef(
+        id="C1",
+        name="setpoint-nudge",
+        kind="deliberate",
+        description=(
+            "the configuration part of S3's probe: someone at the controllers nudges a pump's "
+            "pressure setpoint, then a chiller's supply temperature, then switches a standby "
+            "generator out of auto, a couple of minutes apart, none of it through the API"
+        ),
+        params={
+            "setpoint": "pump-2.pressure_setpoint",
+            "nudge": 0.3,
+            "setpoint_2": "chiller-1.supply_setpoint",
+            "nudge_2": 1.0,
+            "directive": "gen-2.mode",
+            "state": 2.0,
+            "stagger": 120.0,
+            "onset": 0.0,
+            "duration": 900.0,
+        },
+        build=_setpoint_nudge,
+        help={
+            "setpoint": "readback signal of the first setpoint changed ('' to skip)",
+            "nudge": "how far it moves, in its unit",
+            "setpoint_2": "readback signal of the second setpoint changed ('' to skip)",
+            "nudge_2": "how far that one moves, in its unit",
+            "directive": "readback signal of the directive changed ('' to skip)",
+            "state": "index of the state it is switched to",
+            "stagger": "seconds between one change and the next",
             **_TIMING,
         },
     )

@@ -6,6 +6,10 @@ signal is reported on the ticks of its sample period, at a phase fixed by its id
 10-second signal lands on the same tick). Sensor faults act here, after the physics: a stale
 sensor reports nothing, a flatlined one repeats its last report, a spike adds to one sample, a
 drifting clock reports what it measured some seconds ago.
+
+A digital signal (`Noise.digital`: a controller's readback of the setpoint in effect) has no
+sensor: it reports the plant's value exactly and draws no random numbers, so the noise of every
+other signal is the same whether or not a site declares readbacks.
 """
 
 from __future__ import annotations
@@ -50,8 +54,12 @@ class SensorBank:
             ],
             dtype=np.int64,
         )
+        # Only analogue sensors draw noise (see the module doc).
+        self.analog = np.flatnonzero(~np.asarray([s.digital for s in noise], dtype=np.bool_))
+        self.all_analog = self.analog.size == n
         # Start the AR components in their stationary distribution, not at zero.
-        self.ar = ar * rng.standard_normal(n)
+        self.ar = np.zeros(n)
+        self.ar[self.analog] = ar[self.analog] * rng.standard_normal(self.analog.size)
         self.depth = math.ceil(MAX_CLOCK_LAG / tick) + 2
         self.history = np.full((self.depth, n), np.nan)
         self.pos = 0
@@ -62,9 +70,16 @@ class SensorBank:
     def measure(self, k: int, truth: F64, mods: Modifiers) -> F64:
         """The row reported on tick `k` (NaN where nothing is reported)."""
         n = self.n
-        z = self.rng.standard_normal(2 * n)
-        self.ar = self.phi * self.ar + self.innovation * z[:n]
-        noise = self.white * z[n:] + self.ar
+        if self.all_analog:
+            z = self.rng.standard_normal(2 * n)
+            self.ar = self.phi * self.ar + self.innovation * z[:n]
+            noise = self.white * z[n:] + self.ar
+        else:
+            a, m = self.analog, self.analog.size
+            z = self.rng.standard_normal(2 * m)
+            self.ar[a] = self.phi[a] * self.ar[a] + self.innovation[a] * z[:m]
+            noise = np.zeros(n)
+            noise[a] = self.white[a] * z[m:] + self.ar[a]
         if mods.dirty:
             y = truth + noise * mods.noise_mul + mods.sensor_add + mods.spike
         else:

@@ -26,7 +26,7 @@ import numpy as np
 
 from safety_nexus.core.errors import SimError
 from safety_nexus.core.types import F64, Frame
-from safety_nexus.sim.faults import ForeignMessage
+from safety_nexus.sim.faults import Fault, ForeignMessage
 from safety_nexus.sim.model import MODELS, Generic, Plant
 from safety_nexus.sim.scenarios import Context, ScenarioRun, lookup
 from safety_nexus.sim.sensors import SensorBank
@@ -188,8 +188,20 @@ class Simulator:
                         effect=f.EFFECT,
                     ),
                 )
-        physical = [f for f in plan.faults if f.PHYSICAL]
-        if physical:
+        # Physical faults with one root (a trip, chillers failing together) are measured
+        # together and blamed on the plan's root cause; a plan that touches several unrelated
+        # assets (a deliberate probe) has each root's consequences measured on their own, so
+        # that each label blames the asset whose change caused it.
+        by_root: dict[str, list[Fault]] = {}
+        for f in plan.faults:
+            if f.PHYSICAL:
+                by_root.setdefault(f.root, []).append(f)
+        groups = (
+            list(by_root.items())
+            if len(by_root) > 1
+            else [(plan.root_cause, faults) for faults in by_root.values()]
+        )
+        for root, physical in groups:
             ends = [f.end for f in physical]
             horizon = (
                 min(f.start for f in physical) + math.ceil(OPEN_HORIZON / self.tick)
@@ -214,7 +226,7 @@ class Simulator:
                         start=self._twin.time(moved.start),
                         end=None if moved.end is None else self._twin.time(moved.end),
                         kind=definition.kind,
-                        root_cause=plan.root_cause,
+                        root_cause=root,
                         effect=plan.effects.get(signal, moved.effect),
                     ),
                 )
@@ -238,6 +250,18 @@ class Simulator:
         self.runs.append(result)
         self.labels.extend(result.labels)
         return result
+
+    def set_control(self, signal: str, value: float) -> None:
+        """The operators authorised `value` for the setpoint or directive that `signal` reports
+        (a directive: its state's index): the twin's controller holds it from the next tick on,
+        as a real one does once an authorised change reaches it."""
+        col = self.table.index.get(signal)
+        authorised = self._twin.plant.authorised
+        if col is None or np.isnan(authorised[col]):
+            raise SimError(f"signal '{signal}' reports no setpoint or directive of the site")
+        if not math.isfinite(value):
+            raise SimError(f"cannot set '{signal}' to {value}")
+        authorised[col] = float(value)
 
     def foreign_messages(self) -> list[ForeignMessage]:
         """Messages from sources the site does not know, since the last call (drains them)."""

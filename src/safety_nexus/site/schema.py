@@ -322,7 +322,7 @@ class Source(_Strict):
     # "<measurement>.<field>" default, tags stored sorted as the parser builds the name (see
     # `ingest.lineprotocol`); mqtt a topic, or "<group>/<node>[/<device>]:<metric>" for
     # Sparkplug B; opcua a node id ("ns=2;s=Pump1.Pressure"); prometheus a series
-    # 'name{label="v",...}' with labels sorted.
+    # 'name{label="v",...}', every label, in any order (see `ingest.remote_write`).
     map: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("map")

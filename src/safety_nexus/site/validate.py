@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from safety_nexus.core.errors import ConfigError, ConfigIssue
 
 if TYPE_CHECKING:
-    from safety_nexus.site.schema import Site, Source
+    from safety_nexus.site.schema import Directive, Setpoint, Site, Source
 
 
 class CrossReferenceError(ConfigError, ValueError):
@@ -40,6 +41,8 @@ def cross_check(site: Site) -> list[ConfigIssue]:
     )
     issues += _duplicates("failsafe", "failsafes", (f.id for f in site.failsafes))
     issues += _duplicates("source", "sources", (s.id for s in site.sources))
+    issues += _duplicates("setpoint", "setpoints", (s.id for s in site.setpoints))
+    issues += _duplicates("directive", "directives", (d.id for d in site.directives))
     issues += _assets(site)
     issues += _dependencies(site)
     issues += _redundancy(site)
@@ -47,6 +50,7 @@ def cross_check(site: Site) -> list[ConfigIssue]:
     issues += _forecasts(site)
     issues += _measures(site)
     issues += _sources(site)
+    issues += _controls(site)
     return issues
 
 
@@ -245,5 +249,165 @@ def _source_connection(i: int, source: Source) -> Iterator[ConfigIssue]:
         yield ConfigIssue(f"{where}.topics", "an mqtt source needs at least one topic filter")
     if source.kind != "mqtt" and source.topics:
         yield ConfigIssue(f"{where}.topics", "only mqtt sources subscribe to topics")
+    if source.kind == "mqtt":
+        yield from _mqtt(where, source)
+    elif source.payload != "json":
+        yield ConfigIssue(f"{where}.payload", "only mqtt sources have a payload format")
     if source.kind == "opcua" and not source.map:
         yield ConfigIssue(f"{where}.map", "an opcua source needs a 'map' of node ids to signals")
+    if source.kind == "prometheus" and not source.map:
+        # Prometheus sends hundreds of series; without a map none is taken (ingest.remote_write)
+        yield ConfigIssue(f"{where}.map", "a prometheus source needs a 'map' of series to signals")
+    if source.kind == "prometheus":  # its series names are checked by ingest.remote_write
+        for name, target in source.map.items():
+            if not any(fnmatchcase(target, p) for p in source.signals):
+                yield ConfigIssue(
+                    f"{where}.map",
+                    f"'{name}' maps to signal '{target}', outside the source's 'signals' patterns",
+                )
+
+
+def _mqtt_filter(topic: str) -> str | None:
+    """Why `topic` is not a valid MQTT topic filter, or None when it is."""
+    if not topic or "\0" in topic:
+        return "a topic filter is a non-empty string"
+    levels = topic.split("/")
+    for n, level in enumerate(levels):
+        if "#" in level and (level != "#" or n != len(levels) - 1):
+            return "'#' must be a whole level, and the last"
+        if "+" in level and level != "+":
+            return "'+' must be a whole level"
+    return None
+
+
+def _mqtt_matches(topic_filter: str, topic: str) -> bool:
+    """Whether a (valid) topic filter matches a topic name."""
+    want, have = topic_filter.split("/"), topic.split("/")
+    for n, level in enumerate(want):
+        if level == "#":
+            return True
+        if n >= len(have) or (level != "+" and level != have[n]):
+            return False
+    return len(want) == len(have)
+
+
+def _mqtt(where: str, source: Source) -> Iterator[ConfigIssue]:
+    """An mqtt source: its address, its topic filters, and map keys its payload can produce."""
+    if source.url is not None and source.url.startswith("mqtt://"):
+        try:
+            parts = urlsplit(source.url)
+            port = parts.port
+        except ValueError:
+            yield ConfigIssue(f"{where}.url", f"'{source.url}': the port is not 1 to 65535")
+        else:
+            if port == 0:
+                yield ConfigIssue(f"{where}.url", f"'{source.url}': the port is not 1 to 65535")
+            elif not parts.hostname or parts.path not in ("", "/") or parts.query:
+                yield ConfigIssue(
+                    f"{where}.url", f"'{source.url}' is not an mqtt://host[:port] address"
+                )
+    sparkplug = source.payload == "sparkplug"
+    for j, topic in enumerate(source.topics):
+        why = _mqtt_filter(topic)
+        if why is not None:
+            yield ConfigIssue(f"{where}.topics[{j}]", f"'{topic}': {why}")
+        elif sparkplug and not topic.startswith("spBv1.0/"):
+            yield ConfigIssue(
+                f"{where}.topics[{j}]",
+                f"'{topic}': a sparkplug source subscribes to topics under 'spBv1.0/'",
+            )
+    filters = [t for t in source.topics if _mqtt_filter(t) is None]
+    for name, target in source.map.items():
+        if sparkplug:
+            # some ':' must end a "<group>/<node>[/<device>]" (ids and metric names may hold ':')
+            splits = [name[:i].split("/") for i, c in enumerate(name[:-1]) if c == ":"]
+            if not any(len(levels) in (2, 3) and all(levels) for levels in splits):
+                yield ConfigIssue(
+                    f"{where}.map",
+                    f"'{name}' is not '<group>/<node>[/<device>]:<metric>' (a Sparkplug metric)",
+                )
+        elif "+" in name or "#" in name or not name:
+            yield ConfigIssue(f"{where}.map", f"'{name}' is a topic filter, not a topic name")
+        elif filters and not any(_mqtt_matches(f, name) for f in filters):
+            yield ConfigIssue(
+                f"{where}.map", f"topic '{name}' is not matched by any of the source's topics"
+            )
+        if not any(fnmatchcase(target, p) for p in source.signals):
+            yield ConfigIssue(
+                f"{where}.map",
+                f"'{name}' maps to signal '{target}', outside the source's 'signals' patterns",
+            )
+
+
+def _signal_reference(signal: str, signals: dict[str, set[str]]) -> str | None:
+    """Why `signal` does not name a declared signal, or None when it does."""
+    asset, dot, name = signal.partition(".")
+    if not dot or not name:
+        return f"signal '{signal}' is not of the form 'asset.name'"
+    if asset not in signals:
+        return f"signal '{signal}' refers to unknown asset '{asset}'"
+    if name not in signals[asset]:
+        return f"asset '{asset}' has no signal '{name}'"
+    return None
+
+
+def _controls(site: Site) -> Iterator[ConfigIssue]:
+    """Setpoints and directives: their assets, the signals that report them, their values.
+
+    Ids are unique across both lists, because a change, its journal entries and its findings
+    name the setpoint or directive by id alone. A signal reports one of them at most: two
+    controls compared with one readback would contradict each other on every sample."""
+    signals = _signal_ids(site)
+    setpoints = {s.id: i for i, s in enumerate(site.setpoints)}
+    reported: dict[str, str] = {}  # signal -> the control it reports
+    controls: list[tuple[str, str, Setpoint | Directive]] = [
+        ("setpoint", f"setpoints[{i}]", c) for i, c in enumerate(site.setpoints)
+    ]
+    controls += [("directive", f"directives[{i}]", c) for i, c in enumerate(site.directives)]
+    for what, path, control in controls:
+        if control.asset not in signals:
+            yield ConfigIssue(
+                f"{path}.asset",
+                f"{what} '{control.id}' refers to unknown asset '{control.asset}'",
+            )
+        if control.signal is None:
+            continue
+        why = _signal_reference(control.signal, signals)
+        if why is not None:
+            yield ConfigIssue(f"{path}.signal", why)
+        elif control.signal in reported:
+            yield ConfigIssue(
+                f"{path}.signal",
+                f"signal '{control.signal}' already reports {reported[control.signal]}",
+            )
+        else:
+            reported[control.signal] = f"{what} '{control.id}'"
+    for i, setpoint in enumerate(site.setpoints):
+        span = setpoint.range
+        if span is not None and not span.low <= setpoint.value <= span.high:
+            yield ConfigIssue(
+                f"setpoints[{i}].value",
+                f"value {setpoint.value:g} of setpoint '{setpoint.id}' is outside its range"
+                f" [{span.low:g}, {span.high:g}]",
+            )
+    for i, directive in enumerate(site.directives):
+        path = f"directives[{i}]"
+        if directive.id in setpoints:
+            yield ConfigIssue(
+                f"{path}.id",
+                f"directive '{directive.id}' has the id of setpoints[{setpoints[directive.id]}]",
+            )
+        listed: set[str] = set()
+        for j, state in enumerate(directive.states):
+            if state in listed:
+                yield ConfigIssue(
+                    f"{path}.states[{j}]",
+                    f"state '{state}' is listed twice in directive '{directive.id}'",
+                )
+            listed.add(state)
+        if directive.value not in listed:
+            yield ConfigIssue(
+                f"{path}.value",
+                f"'{directive.value}' is not one of the states of directive '{directive.id}'"
+                f" ({', '.join(directive.states)})",
+            )

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from safety_nexus.core.types import SignalTable
-from safety_nexus.site.schema import DependencyKind, Site
+from safety_nexus.site.schema import DependencyKind, Directive, Setpoint, Site
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -69,13 +69,18 @@ def bump(hour: float, centre: float, width: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Noise:
-    """Sensor noise of one signal: white + AR(1) with time constant `tau`, then quantisation."""
+    """Sensor noise of one signal: white + AR(1) with time constant `tau`, then quantisation.
+
+    `digital`: no sensor at all: a value a controller reports as it holds it (the readback of a
+    setpoint or directive in effect), exactly, and without drawing any random numbers, so that
+    adding such signals to a site leaves every other signal's noise as it was."""
 
     white: float
     ar: float = 0.0
     tau: float = 60.0
     resolution: float = 0.0
     floor: float = -math.inf  # physically impossible below (a valve, a utilisation, a gas)
+    digital: bool = False
 
     @property
     def sd(self) -> float:
@@ -107,6 +112,9 @@ class Modifiers:
         self.stale = np.zeros(n_signals, dtype=np.bool_)
         self.flat = np.zeros(n_signals, dtype=np.bool_)
         self.coarse = np.zeros(n_signals)  # > 0: the sensor rounds to this resolution instead
+        # control: per readback signal, what is added to the setpoint or directive in effect
+        # (a change nobody authorised; see `TypeModel.in_effect`)
+        self.control = np.zeros(n_signals)
         self.dirty = False
 
     def reset(self) -> None:
@@ -122,6 +130,7 @@ class Modifiers:
         self.stale[:] = False
         self.flat[:] = False
         self.coarse[:] = 0.0
+        self.control[:] = 0.0
         self.dirty = False
 
 
@@ -192,6 +201,27 @@ class Links:
         if self._simple:
             return vals
         return self._fill(self.averager @ vals, default)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPoint:
+    """A setpoint or directive of each asset of a model, as the plant holds it: what the
+    operators authorised (`Plant.authorised`, on the readback's column; `nominal` where nothing
+    is declared), plus what a fault changed behind their backs (`Modifiers.control`). Models run
+    their physics on `value` and report it on the readback."""
+
+    nominal: F64  # per asset
+    local: I64  # the assets that have the readback signal...
+    cols: I64  # ...and its column
+    authorised: F64  # the plant's array (per signal), read on every tick
+
+    def value(self, mods: Modifiers) -> F64:
+        if not self.local.size:
+            return self.nominal
+        out = self.nominal.copy()
+        held = self.authorised[self.cols]
+        out[self.local] = np.where(np.isnan(held), out[self.local], held) + mods.control[self.cols]
+        return out
 
 
 class TypeModel:
@@ -292,6 +322,25 @@ class TypeModel:
             coef = self._ar_coef[tau] = (phi, math.sqrt(1.0 - phi * phi))
         return coef[0] * x + (coef[1] * sd) * z
 
+    def control_point(self, name: str, nominal: F64) -> ControlPoint:
+        """A setpoint or directive of this model's assets whose readback signal is `name`: the
+        site's authorised value where the asset has that signal and the site declares one,
+        `nominal` (per asset) otherwise."""
+        p = self.plant
+        local: list[int] = []
+        cols: list[int] = []
+        for i, a in enumerate(self.assets.tolist()):
+            col = p.columns_of[a].get(name)
+            if col is not None:
+                local.append(i)
+                cols.append(col)
+        return ControlPoint(
+            np.broadcast_to(np.asarray(nominal, dtype=np.float64), (self.n,)).copy(),
+            np.asarray(local, dtype=np.int64),
+            np.asarray(cols, dtype=np.int64),
+            p.authorised,
+        )
+
     def put(self, name: str, values: F64 | float) -> None:
         self.out[self.row[name]] = values
 
@@ -366,6 +415,16 @@ class Plant:
         self.truth = np.zeros(n)
         self.claimed = np.zeros(n, dtype=np.bool_)
         self.noise: list[Noise] = [Noise(0.0) for _ in range(n)]
+        # What each readback signal reports as in effect when nothing interferes: the setpoint
+        # or directive (its state's index) the operators authorised, at first the site file's
+        # (`Simulator.set_control` changes it); NaN where none is declared.
+        self.authorised = np.full(n, np.nan)
+        specs: list[Setpoint | Directive] = [*site.setpoints, *site.directives]
+        for spec in specs:
+            if spec.signal is not None and spec.signal in table.index:
+                self.authorised[table.index[spec.signal]] = (
+                    spec.states.index(spec.value) if isinstance(spec, Directive) else spec.value
+                )
         by_type: dict[str, list[int]] = {}
         for i, typ in enumerate(self.types):
             by_type.setdefault(typ, []).append(i)

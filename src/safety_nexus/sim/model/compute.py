@@ -26,19 +26,24 @@ THROTTLE_FULL = 90.0  # ...to its slowest here
 
 
 class Chiller(TypeModel):
+    """Holds a chilled-water supply temperature setpoint (nominal: the supply band's centre),
+    reported as `supply_setpoint`; the return runs the load's temperature rise above it."""
+
     TYPE = "chiller"
-    NAMES = ("supply_temp", "return_temp", "flow", "power")
+    NAMES = ("supply_temp", "return_temp", "flow", "power", "supply_setpoint")
     BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "supply_temp": (6.0, 9.0),
         "return_temp": (11.0, 16.0),
         "flow": (20.0, 40.0),
         "power": (50.0, 150.0),
+        "supply_setpoint": (6.0, 9.0),
     }
     NOISE: ClassVar[dict[str, Noise]] = {
         "supply_temp": Noise(0.08, 0.05, 120.0, 0.01),
         "return_temp": Noise(0.08, 0.05, 120.0, 0.01),
         "flow": Noise(0.5, 0.3, 30.0, 0.1, floor=0.0),
         "power": Noise(1.5, 1.0, 60.0, 0.1, floor=0.0),
+        "supply_setpoint": Noise(0.0, digital=True),
     }
 
     def __init__(self, plant: Plant, assets: list[int]) -> None:
@@ -54,6 +59,7 @@ class Chiller(TypeModel):
         self.a_cap = self.alpha(30.0)
         self.a_sup = self.alpha(120.0)
         self.a_ret = self.alpha(60.0)
+        self.setpoint = self.control_point("supply_setpoint", self.c["supply_temp"])
 
     def step(self, t: float, hour: float, z: F64, mods: Modifiers, first: bool) -> None:
         p = self.plant
@@ -62,14 +68,15 @@ class Chiller(TypeModel):
         has_water = clamp(self.makeup.mean(p, "head", 4.5) - 1.0, 0.0, 1.0)
         heat = self.nodes.mean(p, "heat", 1.0)
         target_cap = powered * self.water * mods.health[a]
-        sp = self.c["supply_temp"]
+        sp = self.setpoint.value(mods)
         if first:
             self.water = has_water
             self.capacity = target_cap
         self.water = self.water + (has_water - self.water) * self.a_water
         self.capacity = self.capacity + (target_cap - self.capacity) * self.a_cap
         sup = sp + (1.0 - self.capacity) * 10.5 + 0.4 * (heat - 1.0)
-        ret = sup + (self.c["return_temp"] - sp) * heat * powered + 4.0 * (1.0 - powered)
+        rise = self.c["return_temp"] - self.c["supply_temp"]  # set by the load, not the setpoint
+        ret = sup + rise * heat * powered + 4.0 * (1.0 - powered)
         if first:
             self.sup, self.ret = sup, ret
         self.sup = self.sup + (sup - self.sup) * self.a_sup
@@ -78,6 +85,7 @@ class Chiller(TypeModel):
         self.put("return_temp", self.ret)
         self.put("flow", self.c["flow"] * powered)
         self.put("power", self.c["power"] * (0.3 + 0.7 * heat) * self.capacity)
+        self.put("supply_setpoint", sp)
         self.publish("cool", self.capacity)
         self.emit()
 

@@ -146,19 +146,24 @@ class Feeder(TypeModel):
 
 
 class Generator(TypeModel):
-    """A standby diesel: starts when a UPS it backs loses its grid feed, stops a minute after."""
+    """A standby diesel: starts when a UPS it backs loses its grid feed, stops a minute after.
+    It starts on its own only while its control mode is the first of its directive's states
+    (auto; index 0, also when the site declares no directive); the controller reports the mode
+    in effect as `mode`."""
 
     TYPE = "generator"
-    NAMES = ("fuel", "battery", "coolant_temp")
+    NAMES = ("fuel", "battery", "coolant_temp", "mode")
     BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "fuel": (60.0, 100.0),
         "battery": (12.4, 13.2),
         "coolant_temp": (20.0, 45.0),
+        "mode": (0.0, 0.5),
     }
     NOISE: ClassVar[dict[str, Noise]] = {
         "fuel": Noise(0.2, 0.0, 1.0, 0.1, floor=0.0),
         "battery": Noise(0.02, 0.01, 300.0, 0.01),
         "coolant_temp": Noise(0.2, 0.1, 300.0, 0.1),
+        "mode": Noise(0.0, digital=True),
     }
     START_DELAY = 10.0  # seconds of cranking before the set carries load
     COOLDOWN = 60.0  # seconds it keeps running after the grid returns
@@ -172,10 +177,13 @@ class Generator(TypeModel):
         self.fuel = self.c["fuel"].copy()
         self.coolant = self.c["coolant_temp"].copy()
         self.a_cool = self.alpha(240.0)
+        self.mode = self.control_point("mode", np.zeros(self.n))
 
     def step(self, t: float, hour: float, z: F64, mods: Modifiers, first: bool) -> None:
         tripped = mods.trip[self.assets]
-        calling = (self.backed.max(self.plant, "call", 0.0) > 0.5) & ~tripped
+        mode = self.mode.value(mods)
+        auto = np.rint(mode) == 0.0
+        calling = (self.backed.max(self.plant, "call", 0.0) > 0.5) & ~tripped & auto
         self.t_on = np.where(calling, self.t_on + self.dt, 0.0)
         self.t_off = np.where(calling, 0.0, self.t_off + self.dt)
         self.running = (
@@ -191,6 +199,7 @@ class Generator(TypeModel):
         self.put("fuel", self.fuel)
         self.put("battery", self.c["battery"] + 0.9 * run - 1.0 * cranking)
         self.put("coolant_temp", self.coolant)
+        self.put("mode", mode)
         self.publish("power", run)
         self.emit()
 

@@ -70,16 +70,20 @@ class Tank(TypeModel):
 
 class Pump(TypeModel):
     """A centrifugal pump: speed needs power, flow follows the city's water demand, head falls
-    along the pump curve as flow rises and with wear (`health`)."""
+    along the pump curve as flow rises and with wear (`health`). Its drive holds a discharge
+    pressure setpoint (nominal: the pressure band's centre) by its speed, which scales with the
+    square root of the setpoint's ratio to nominal (head goes with speed squared); the drive
+    reports the setpoint in effect as `pressure_setpoint`."""
 
     TYPE = "pump"
-    NAMES = ("pressure", "flow", "current", "vibration", "speed")
+    NAMES = ("pressure", "flow", "current", "vibration", "speed", "pressure_setpoint")
     BANDS: ClassVar[dict[str, tuple[float, float]]] = {
         "pressure": (4.0, 6.0),
         "flow": (20.0, 60.0),
         "current": (30.0, 60.0),
         "vibration": (0.5, 3.0),
         "speed": (1400.0, 1500.0),
+        "pressure_setpoint": (4.5, 5.5),
     }
     NOISE: ClassVar[dict[str, Noise]] = {
         "pressure": Noise(0.03, 0.02, 30.0, 0.01, floor=0.0),
@@ -87,6 +91,7 @@ class Pump(TypeModel):
         "current": Noise(0.5, 0.3, 30.0, 0.1, floor=0.0),
         "vibration": Noise(0.1, 0.1, 120.0, 0.01, floor=0.0),
         "speed": Noise(3.0, 2.0, 30.0, 1.0, floor=0.0),
+        "pressure_setpoint": Noise(0.0, digital=True),
     }
 
     def __init__(self, plant: Plant, assets: list[int]) -> None:
@@ -98,18 +103,20 @@ class Pump(TypeModel):
         self.demand_wander = 0.0
         self.speed = self.c["speed"].copy()
         self.a_speed = self.alpha(3.0)
+        self.setpoint = self.control_point("pressure_setpoint", self.c["pressure"])
 
     def step(self, t: float, hour: float, z: F64, mods: Modifiers, first: bool) -> None:
         p = self.plant
         a = self.assets
         powered = ((self.supply.max(p, "power", 1.0) > 0.5) & ~mods.trip[a]).astype(np.float64)
+        setpoint = self.setpoint.value(mods)
         health = mods.health[a]
         level = self.tank.mean(p, "head", 5.5)
         suction = clamp(level, 0.0, 1.0)  # loses suction below a metre of water
         share = clamp(self.mains.max(p, "share", 1.0), 1.0, MAX_SHARE)
         self.demand_wander = float(self.ar(np.asarray(self.demand_wander), z[:1], 1800.0, 0.025)[0])
         demand = 1.0 + 0.12 * cyc(hour, 19.0) + 0.04 * cyc(hour, 8.0, 12.0) + self.demand_wander
-        target = self.c["speed"] * powered
+        target = self.c["speed"] * powered * np.sqrt(setpoint / self.c["pressure"])
         self.speed = target if first else self.speed + (target - self.speed) * self.a_speed
         rel = self.speed / self.c["speed"]
         moving = clamp((rel - 0.3) / 0.7, 0.0, 1.0)  # below ~30 % speed it cannot lift
@@ -125,6 +132,7 @@ class Pump(TypeModel):
         self.put("current", current)
         self.put("vibration", vib)
         self.put("speed", self.speed)
+        self.put("pressure_setpoint", setpoint)
         self.publish("head", pressure * PUMP_HEAD / self.c["pressure"])
         self.publish("flow", flow)
         self.publish("draw", current / self.c["current"])
