@@ -151,16 +151,15 @@ def restore_bank(
 def live_sources(site: Site) -> list[LiveSource]:
     """The site's subscribing sources (MQTT, OPC UA): each runs on its own thread, started and
     stopped by the runtime, and hands its batches to the runtime's intake. HTTP, Prometheus
-    remote-write and replay sources need no thread of their own."""
+    remote-write need no thread of their own (the API hands them in); a replay is added by
+    `build_runtime`. Protocol libraries are imported only by sites that use them."""
     out: list[LiveSource] = []
     for src in site.sources:
-        _ = src  # each kind's module adds its constructor here
         if src.kind == "opcua":
-            # asyncua takes a noticeable time to import: only sites that use it pay for it.
             from safety_nexus.ingest.opcua import OpcUaSource
 
             out.append(OpcUaSource(src))
-        if src.kind == "mqtt":
+        elif src.kind == "mqtt":
             from safety_nexus.ingest.mqtt import MqttSource
 
             out.append(MqttSource(src))
