@@ -264,7 +264,8 @@ def test_marks_become_durable_with_the_rows_they_label(tmp_path: Path, table: Si
     h.append(rows(0, 4, n), mark=3)
     assert h.durable_mark == 0  # in memory only
     clock.t = 6.0
-    h.append(rows(4, 2, n), mark=5)  # the flush writes both frames
+    h.append(rows(4, 2, n), mark=5)  # the flush writes both frames (on the writer thread)
+    h.flush()  # waits for it
     assert h.durable_mark == 5
     # A frame that fills a segment part-way: the sealed segment does not hold all of it,
     # so it must not carry the frame's mark.

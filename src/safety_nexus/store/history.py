@@ -29,6 +29,7 @@ One process owns a directory at a time.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 import time as _time
@@ -115,6 +116,14 @@ class HistoryStore(Closeable):
         # disk: each file carries the mark of the rows it completes (see `durable_mark`).
         self._mark = 0
         self._durable_mark = 0
+        # Part files are written by one background thread, in order; `_parts_lock` guards what
+        # it updates (the parts written and the durable mark).
+        self._jobs: queue.Queue[tuple[pa.Table, str, int, F64, int, int] | None] = queue.Queue(2)
+        self._rewrite_from = self._segment_rows  # the first row of a part that failed to write
+        self._writer: threading.Thread | None = None
+        self._write_error: StoreError | None = None
+        self._parts_lock = threading.Lock()
+        self._part_count = 0
 
         with self._errors("open the history"):
             self._dir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +206,7 @@ class HistoryStore(Closeable):
         """The highest `mark` given to `append` whose rows are all on disk (0: none). The
         runtime marks rows with its ingest log's lsn, so after a crash it knows from here on
         which logged batches to process again."""
-        with self._lock:
+        with self._parts_lock:
             return self._durable_mark
 
     def append(self, frame: Frame, mark: int | None = None) -> None:
@@ -228,32 +237,90 @@ class HistoryStore(Closeable):
                 self._flush_part()
 
     def flush(self) -> None:
-        """Write the rows not yet on disk as one new file, atomically."""
+        """Write the rows not yet on disk as one new file, atomically, and wait until it is."""
         with self._lock, self._errors("flush the history"):
             self._check_open()
             self._flush_part()
+        self._drain()
 
     def _flush_part(self) -> None:
+        """Hand the rows not yet on disk to the writer thread as one part file. The rows stay
+        in memory (reads and the segment's seal use them), so the writer may lag: a part write
+        of a wide site takes most of a second, which must not stall the pipeline."""
         self._last_flush = self._monotonic()
+        self._raise_write_error()
         if self._flushed == self._rows:
             return
         table, times = self._arrow(self._flushed, self._rows)
-        name = _part_name(self._seq, len(self._parts), times)
-        self._parts.append(self._write(table, name, self._seq, times).path)
+        name = _part_name(self._seq, self._part_count, times)
+        self._part_count += 1
         self._flushed = self._rows
-        self._durable_mark = self._mark
+        self._start_writer()
+        job = (table, name, self._seq, times, self._mark, self._flushed - table.num_rows)
+        self._jobs.put(job)  # bounded: a writer that falls behind holds the appender up
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_parts, name="nexus-history-writer", daemon=True
+            )
+            self._writer.start()
+
+    def _write_parts(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                table, name, seq, times, mark, first = job
+                try:
+                    path = self._write(table, name, seq, times).path
+                except (pa.ArrowException, OSError) as err:
+                    failure = StoreError(f"cannot flush the history in {self._dir}: {err}")
+                    failure.__cause__ = err
+                    with self._parts_lock:
+                        self._write_error = failure
+                        if seq == self._seq:  # its rows are still in memory: write them again
+                            self._rewrite_from = min(self._rewrite_from, first)
+                    continue
+                with self._parts_lock:
+                    if seq == self._seq:
+                        self._parts.append(path)
+                    self._durable_mark = max(self._durable_mark, mark)
+            finally:
+                self._jobs.task_done()
+
+    def _drain(self) -> None:
+        """Wait until every part handed to the writer is on disk; raise its failure, if any."""
+        if self._writer is not None:
+            self._jobs.join()
+        self._raise_write_error()
+
+    def _raise_write_error(self) -> None:
+        """A failed part write surfaces on the next flush or append; its rows go out again
+        with the next part (they never left memory)."""
+        with self._parts_lock:
+            err, self._write_error = self._write_error, None
+            self._flushed = min(self._flushed, self._rewrite_from)
+            self._rewrite_from = self._segment_rows
+        if err is not None:
+            raise err
 
     def _seal(self) -> None:
         if self._rows == 0:
             return
+        self._drain()  # the segment replaces its parts: none may still be on its way
         table, times = self._arrow(0, self._rows)
         segment = self._write(table, _sealed_name(self._seq, times), self._seq, times)
-        self._durable_mark = self._mark
+        with self._parts_lock:
+            self._durable_mark = self._mark
         for path in self._parts:
             path.unlink(missing_ok=True)
         self._segments.append(segment)
         self._segments.sort(key=lambda s: (s.first, s.seq))
-        self._parts = []
+        with self._parts_lock:
+            self._parts = []
+        self._part_count = 0
         self._rows = self._flushed = 0
         self._seq += 1
         self._last_flush = self._monotonic()
@@ -264,7 +331,13 @@ class HistoryStore(Closeable):
             if self._closed:
                 return
             with self._errors("close the history"):
-                self._seal()
+                try:
+                    self._seal()
+                finally:
+                    if self._writer is not None:
+                        self._jobs.put(None)
+                        self._writer.join()
+                        self._writer = None
             self._closed = True
 
     def _check_open(self) -> None:
