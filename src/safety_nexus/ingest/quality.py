@@ -27,6 +27,7 @@ import numpy as np
 from safety_nexus.core.errors import IngestError
 from safety_nexus.core.types import Finding, FindingKind, SignalTable
 from safety_nexus.ingest.json_batch import ParsedBatch
+from safety_nexus.ingest.throttle import Throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,7 @@ class QualityScreen:
         self._hi = table.physical_hi
         self._any_range = bool(np.isfinite(self._lo).any() or np.isfinite(self._hi).any())
         self.max_ahead = max_ahead  # None: the clock is simulated, skew means nothing
-        self.every = every
-        self._reported: dict[str, float] = {}
+        self._throttle = Throttle(every, max_keys=100_000)
 
     def screen(self, batch: ParsedBatch, now: float) -> Screened:
         findings: list[Finding] = []
@@ -74,19 +74,10 @@ class QualityScreen:
         kept = ParsedBatch(batch.source, cols[keep], batch.times[keep], values[keep])
         return Screened(kept, findings, int(bad.sum()))
 
-    def _due(self, key: str, now: float) -> bool:
-        last = self._reported.get(key)
-        if last is not None and now - last < self.every:
-            return False
-        if len(self._reported) >= 100_000:
-            self._reported.clear()  # bounded; at worst a few findings are repeated early
-        self._reported[key] = now
-        return True
-
     def _out_of_range(self, batch: ParsedBatch, i: int, now: float, out: list[Finding]) -> None:
         col = int(batch.columns[i])
         sid = self._table.ids[col]
-        if not self._due("range:" + sid, now):
+        if not self._throttle.due("range:" + sid, now):
             return
         lo, hi = float(self._lo[col]), float(self._hi[col])
         unit = self._table.units[col]
@@ -111,7 +102,7 @@ class QualityScreen:
     def _skew(
         self, batch: ParsedBatch, i: int, ahead: float, now: float, out: list[Finding]
     ) -> None:
-        if not self._due("skew:" + batch.source, now):
+        if not self._throttle.due("skew:" + batch.source, now):
             return
         col = int(batch.columns[i])
         out.append(

@@ -35,6 +35,7 @@ from safety_nexus.ingest.intake import LiveSource
 from safety_nexus.ingest.json_batch import ParsedBatch, parse_json_batch
 from safety_nexus.ingest.lineprotocol import parse_line_protocol
 from safety_nexus.ingest.quality import ClockSkewError, QualityScreen
+from safety_nexus.ingest.throttle import Throttle
 from safety_nexus.pipeline.hub import EventHub
 from safety_nexus.pipeline.ledger import DuplicateBatch, IngestLedger
 from safety_nexus.pipeline.metrics import Metrics
@@ -51,7 +52,6 @@ _STOP = object()
 _WAKE = object()  # a finding was reported: process it even if no telemetry comes
 # Names the runtime itself gives batches: anonymous HTTP batches and the configured replay.
 _OWN_SOURCES = frozenset({"http", "replay"})
-_MAX_PHANTOMS = 10_000  # (source, name) pairs remembered for rate-limiting phantom reports
 
 
 def _empty_frame(table: SignalTable) -> Frame:
@@ -127,10 +127,10 @@ class Runtime:
         self._failure: BaseException | None = None
         self._reports_lock = threading.Lock()
         self._reports: list[Finding] = []
-        self._phantoms: dict[tuple[str, str], float] = {}
-        self.phantom_every = 300.0  # seconds between reports of one phantom name
+        self.phantoms = Throttle(300.0)  # one report per phantom name per 5 minutes
         self.drain_seconds = 10.0  # how long `stop` works through a backlog (write-ahead on)
         self._drain_until = float("inf")
+        self._left_behind = 0  # a batch the worker took but left to the log (see stop)
         self.ledger = ledger or IngestLedger(None, store)
         self.quality = quality or QualityScreen(table, max_ahead=None)
         # The authorised setpoints and directives (control.config_integrity); None: not tracked.
@@ -184,7 +184,7 @@ class Runtime:
                 t.join(timeout=10)
             worker.join()
             self._threads.clear()
-        left = self._queue.qsize()
+        left = self._queue.qsize() + self._left_behind
         if left:
             log.warning("stopping with %d batch(es) unprocessed: the next start replays them", left)
             self.store.add_event(
@@ -431,19 +431,13 @@ class Runtime:
 
     def phantom(self, source: str, seen: str, detail: str) -> None:
         """Data from something the site does not declare: counted always, reported as a
-        "phantom source" finding (and journalled) at most once per `phantom_every` seconds per
+        "phantom source" finding (and journalled) at most once per `phantoms.every` seconds per
         source and name, so a chatty unknown device cannot flood the findings."""
         source, seen = source[:64], seen[:160]
         self.metrics.phantom.labels(source).inc()
         now = self.clock.now()
-        key = (source, seen)
-        with self._reports_lock:
-            last = self._phantoms.get(key)
-            if last is not None and now - last < self.phantom_every:
-                return
-            if len(self._phantoms) >= _MAX_PHANTOMS:  # bounded: forget the oldest
-                del self._phantoms[next(iter(self._phantoms))]
-            self._phantoms[key] = now
+        if not self.phantoms.due((source, seen), now):
+            return
         self.report(
             Finding(
                 time=now,
@@ -570,15 +564,13 @@ class Runtime:
                 self._tick()
                 continue
             if item is _WAKE:
+                self._process_reports()
                 with self._idle:
-                    self._pending += 1
-                self._process_counted(Batch(source="ingest", frame=_empty_frame(self.table)))
-                with self._idle:
-                    self._pending -= 1  # the wake-up itself
+                    self._pending -= 1  # the wake-up itself (see `report`)
                     self._idle.notify_all()
                 continue
             if isinstance(item, Batch) and self._leave_backlog():
-                self._requeue(item)
+                self._left_behind = 1  # taken from the queue, not processed: in the log
                 return
             if item is _STOP:
                 # drain whatever sources queued before they saw the stop flag
@@ -601,11 +593,6 @@ class Runtime:
             and self.ledger.wal is not None
             and time.monotonic() > self._drain_until
         )
-
-    def _requeue(self, batch: Batch) -> None:
-        """Put a batch taken from the queue back at its head (for the backlog count)."""
-        with self._queue.mutex:
-            self._queue.queue.appendleft(batch)
 
     def _process_reports(self) -> None:
         """Findings reported while nothing else arrived go through the chain on their own."""
