@@ -233,3 +233,65 @@ def test_the_clock_bounds_the_wait() -> None:
     )
     assert f.times.tolist() == [10.0]  # older than now - 5 by the clock
     assert len(buf) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(-9, 9)), max_size=12),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_of_duplicates_held_in_any_batches_the_last_arrival_wins(
+    batches: list[list[tuple[int, int, int]]],
+) -> None:
+    """Samples (signal, time, value) with many repeats, in batches of any order and shape, held
+    until a flush: each (signal, time) cell holds the value that arrived last."""
+    n = 4
+    buf = ReorderBuffer(n, tolerance=100.0)
+    last: dict[tuple[float, int], float] = {}
+    for batch in batches:
+        cols = np.array([s for s, _, _ in batch], dtype=I64)
+        times = np.array([float(t) for _, t, _ in batch])
+        values = np.array([float(v) for _, _, v in batch])
+        assert buf.push(cols, times, values).n_rows == 0
+        for s, t, v in batch:
+            last[(float(t), s)] = float(v)
+    frame = buf.flush()
+    assert frame.times.tolist() == sorted({t for t, _ in last})
+    expected = np.full((frame.n_rows, n), np.nan)
+    row = {t: i for i, t in enumerate(frame.times.tolist())}
+    for (t, s), v in last.items():
+        expected[row[t], s] = v
+    assert np.array_equal(frame.values, expected, equal_nan=True)
+    assert len(buf) == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 50), min_size=1, max_size=30), min_size=1, max_size=8),
+    st.integers(1, 40),
+)
+def test_beyond_max_held_exactly_the_oldest_leave_early(
+    batches: list[list[int]], max_held: int
+) -> None:
+    """Over its bound the buffer releases its oldest samples, as few as it can: after every
+    push it holds at most `max_held`, everything released is older than everything held, and
+    without the latest time it released it would have held too many."""
+    buf = ReorderBuffer(1, tolerance=1e6, max_held=max_held)
+    held: list[float] = []  # the model: every sample's time, repeats included
+    for batch in batches:
+        times = np.array([float(t) for t in batch])
+        held.extend(times.tolist())
+        frame = buf.push(np.zeros(times.shape[0], dtype=I64), times, np.ones(times.shape[0]))
+        out = frame.times.tolist()
+        if not out:
+            assert len(held) <= max_held
+            continue
+        latest = max(out)
+        at_latest = sum(1 for t in held if t == latest)
+        held = [t for t in held if t > latest]
+        assert len(buf) == len(held) <= max_held
+        assert latest < buf.oldest
+        assert len(held) + at_latest > max_held

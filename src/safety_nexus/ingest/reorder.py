@@ -53,7 +53,12 @@ I64 = NDArray[np.int64]
 
 
 class ReorderBuffer:
-    """Holds samples for `tolerance` seconds of telemetry time and releases them in order."""
+    """Holds samples for `tolerance` seconds of telemetry time and releases them in order.
+
+    Held samples stay in the chunks they came in (one per batch, sorted by time on arrival), so
+    a push costs what its own batch costs and a release touches only the chunks it releases
+    from: the buffer may hold a million samples while batches of a few thousand come and go.
+    """
 
     def __init__(self, n: int, tolerance: float = 0.0, *, max_held: int = 1_000_000) -> None:
         if not (tolerance >= 0.0 and np.isfinite(tolerance)):
@@ -66,18 +71,17 @@ class ReorderBuffer:
         self.released: F64 = np.full(n, -np.inf)  # latest released sample time, per signal
         self.watermark = -np.inf  # latest sample time seen
         self.late = 0  # samples rejected as late
-        self._cols: I64 = np.empty(0, dtype=np.int64)
-        self._times: F64 = np.empty(0, dtype=np.float64)
-        self._values: F64 = np.empty(0, dtype=np.float64)
+        self._chunks: list[_Chunk] = []  # in arrival order
+        self._held = 0
 
     def __len__(self) -> int:
         """Samples held."""
-        return int(self._cols.shape[0])
+        return self._held
 
     @property
     def oldest(self) -> float:
         """The oldest sample time held (inf when empty)."""
-        return float(self._times.min()) if self._times.shape[0] else float("inf")
+        return min((c.first for c in self._chunks), default=float("inf"))
 
     def first_late(self, cols: I64, times: F64) -> int | None:
         """Index of the first sample of a batch that is too late for its signal, if any
@@ -92,17 +96,35 @@ class ReorderBuffer:
         """Hold a batch (already checked with `first_late`); returns what is now due, by the
         watermark and, if given, by the clock's `now`."""
         if cols.shape[0]:
-            self._cols = np.concatenate([self._cols, cols.astype(np.int64, copy=False)])
-            self._times = np.concatenate([self._times, times])
-            self._values = np.concatenate([self._values, values])
-            self.watermark = max(self.watermark, float(times.max()))
+            chunk = _Chunk.of(cols.astype(np.int64, copy=False), times, values)
+            self._chunks.append(chunk)
+            self._held += chunk.size
+            self.watermark = max(self.watermark, chunk.last)
         horizon = self.watermark - self.tolerance
         if now is not None:
             horizon = max(horizon, now - self.tolerance)
-        over = len(self) - self.max_held
+        over = self._held - self.max_held
         if over > 0:
-            horizon = max(horizon, float(np.partition(self._times, over - 1)[over - 1]))
+            horizon = max(horizon, self._making_room(over))
         return self.release(horizon)
+
+    def _making_room(self, over: int) -> float:
+        """The horizon that releases the `over` oldest samples (bounded memory), found among
+        the samples of the chunks that end first, not among all held."""
+        ends = sorted((c.last, c.size) for c in self._chunks)
+        bound, total = float("inf"), 0
+        for last, size in ends:  # whole chunks up to `bound` hold at least `over` samples
+            total += size
+            if total >= over:
+                bound = last
+                break
+        head = [
+            c.times if c.last <= bound else c.times[: np.searchsorted(c.times, bound, "right")]
+            for c in self._chunks
+            if c.first <= bound
+        ]
+        times = np.concatenate(head)
+        return float(np.partition(times, over - 1)[over - 1])
 
     def due(self, now: float) -> Frame:
         """Release what is older than `now − tolerance` (wall-clock ticks)."""
@@ -113,24 +135,66 @@ class ReorderBuffer:
 
     def release(self, horizon: float) -> Frame:
         """Everything held at or before `horizon`, as one frame in time order."""
-        out = self._times <= horizon
-        if not out.any():
+        parts: list[_Chunk] = []
+        kept: list[_Chunk] = []
+        for chunk in self._chunks:
+            if chunk.first > horizon:
+                kept.append(chunk)
+            elif chunk.last <= horizon:
+                parts.append(chunk)
+            else:
+                head, tail = chunk.split(horizon)
+                parts.append(head)
+                kept.append(tail)
+        if not parts:
             return Frame(np.empty(0), np.empty((0, self.n)))
-        keep = ~out
-        cols, times, values = self._cols[out], self._times[out], self._values[out]
-        self._cols, self._times, self._values = (
-            self._cols[keep],
-            self._times[keep],
-            self._values[keep],
-        )
-        # Order by (time, signal, arrival); of duplicates the last arrival wins.
-        order = np.lexsort((np.arange(cols.shape[0]), cols, times))
-        cols, times, values = cols[order], times[order], values[order]
-        last = np.ones(cols.shape[0], dtype=np.bool_)
-        last[:-1] = (cols[1:] != cols[:-1]) | (times[1:] != times[:-1])
-        cols, times, values = cols[last], times[last], values[last]
+        self._chunks = kept
+        self._held = sum(c.size for c in kept)
+        cols = np.concatenate([c.cols for c in parts])
+        times = np.concatenate([c.times for c in parts])
+        values = np.concatenate([c.values for c in parts])
         row_times, rows = np.unique(times, return_inverse=True)
         grid = np.full((row_times.shape[0], self.n), np.nan)
-        grid[rows, cols] = values  # (row, col) pairs are unique now
+        grid[rows, cols] = values
+        if np.count_nonzero(~np.isnan(grid)) != cols.shape[0]:
+            # Duplicates (same signal, same time; values are finite, so a cell holding fewer
+            # samples than were put there had some written twice): the last arrival wins.
+            # Chunks are in arrival order and sorted stably within, so position is arrival.
+            order = np.lexsort((np.arange(cols.shape[0]), cols, times))
+            key = rows[order] * self.n + cols[order]
+            last = np.ones(key.shape[0], dtype=np.bool_)
+            last[:-1] = key[1:] != key[:-1]
+            pick = order[last]
+            grid[rows[pick], cols[pick]] = values[pick]
         np.maximum.at(self.released, cols, times)
         return Frame(times=row_times, values=grid)
+
+
+class _Chunk:
+    """One pushed batch while it is held: its samples sorted by time (stably)."""
+
+    __slots__ = ("cols", "times", "values", "first", "last")
+
+    def __init__(self, cols: I64, times: F64, values: F64) -> None:
+        self.cols, self.times, self.values = cols, times, values
+        self.first = float(times[0])
+        self.last = float(times[-1])
+
+    @classmethod
+    def of(cls, cols: I64, times: F64, values: F64) -> _Chunk:
+        if times.shape[0] > 1 and not bool((times[1:] >= times[:-1]).all()):
+            order = np.argsort(times, kind="stable")
+            cols, times, values = cols[order], times[order], values[order]
+        return cls(cols, times, values)
+
+    @property
+    def size(self) -> int:
+        return int(self.times.shape[0])
+
+    def split(self, horizon: float) -> tuple[_Chunk, _Chunk]:
+        """(samples at or before `horizon`, the rest); both non-empty when first <= horizon < last."""
+        i = int(np.searchsorted(self.times, horizon, side="right"))
+        return (
+            _Chunk(self.cols[:i], self.times[:i], self.values[:i]),
+            _Chunk(self.cols[i:], self.times[i:], self.values[i:]),
+        )
