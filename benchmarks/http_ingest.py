@@ -34,6 +34,7 @@ a result (results/http_ingest.profile.json keeps the profiled run apart).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import multiprocessing
@@ -62,12 +63,26 @@ def _busy(before: Any, after: Any) -> float:
     return 1.0 - idle / total if total > 0 else 0.0
 
 
-def _snapshot(server: Server, ps: psutil.Process) -> tuple[float, dict[str, float], Any, Any]:
-    """(time, server metrics, server CPU times, machine CPU times); the time is the middle of
-    the metrics request, which a busy server may take a while to answer."""
+def _tree_cpu(ps: psutil.Process) -> dict[int, float]:
+    """CPU seconds (user + system) of the server and of each of its processes (the parse
+    workers), by pid."""
+    out: dict[int, float] = {}
+    for proc in (ps, *ps.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            out[proc.pid] = t.user + t.system
+    return out
+
+
+def _snapshot(
+    server: Server, ps: psutil.Process
+) -> tuple[float, dict[str, float], dict[int, float], Any]:
+    """(time, server metrics, CPU seconds of the server's processes, machine CPU times); the
+    time is the middle of the metrics request, which a busy server may take a while to
+    answer."""
     before = time.time()
     metrics = server.metrics()
-    return (before + time.time()) / 2, metrics, ps.cpu_times(), psutil.cpu_times()
+    return (before + time.time()) / 2, metrics, _tree_cpu(ps), psutil.cpu_times()
 
 
 def _settled(server: Server, timeout: float = 4.0) -> dict[str, float]:
@@ -135,7 +150,9 @@ def run_format(fmt: str, site: Path, ids: list[str], data_dir: Path, args: Any) 
     latencies = np.array([s for r in loads for s in r["seconds"]]) * 1e3
     processed = delta("nexus_samples_processed_total") / seconds
     accepted = sum(r["accepted_in_window"] for r in loads) / args.duration
-    server_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / seconds
+    # every process of the server's (a worker started in the window counts from zero)
+    server_cpu = sum(cpu1[pid] - cpu0.get(pid, 0.0) for pid in cpu1) / seconds
+    main_cpu = (cpu1[server_ps.pid] - cpu0[server_ps.pid]) / seconds
     return {
         "format": fmt,
         "samples_per_s": round(processed),
@@ -160,7 +177,9 @@ def run_format(fmt: str, site: Path, ids: list[str], data_dir: Path, args: Any) 
         "queue_depth_at_end": m1.get("nexus_pipeline_queue_depth", 0.0),
         "accepted_total": accepted_total,
         "processed_when_settled": settled.get("nexus_samples_processed_total", 0.0),
-        "server_cpu_cores": round(server_cpu, 3),
+        "server_cpu_cores": round(server_cpu, 3),  # all its processes
+        "server_main_process_cpu_cores": round(main_cpu, 3),
+        "server_processes": len(cpu1),
         # capacity regardless of what else runs: samples per second of server CPU
         "samples_per_server_cpu_s": round(processed / server_cpu) if server_cpu else None,
         "client_cpu_cores": round(sum(r["cpu_seconds"] for r in loads) / (window[1] - start), 3),

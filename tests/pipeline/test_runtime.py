@@ -254,3 +254,31 @@ def test_silence_is_noticed_on_idle_ticks(tmp_path: Path, demo_city: Path) -> No
         assert "pump-1:stale" in stale
     finally:
         runtime.stop()
+
+
+def test_queued_frames_merge_into_one_batch_and_nothing_is_lost(
+    tmp_path: Path, demo_city: Path
+) -> None:
+    """A backlog of one-row frames goes through the chain as a few many-row batches; a frame
+    that does not follow in time (another gateway's, behind) is processed after, not merged."""
+    settings = RuntimeSettings(
+        site=demo_city, data_dir=tmp_path, source="http", reorder_tolerance=0.0
+    )
+    runtime = build_runtime(settings)  # worker not started: the frames queue up
+    runtime.merge_rows = 8
+    try:
+        for t in range(1, 21):
+            assert runtime.ingest_json(_batch("pump-1.pressure", [float(t)])) == 1
+        assert runtime.ingest_json(_batch("pump-2.pressure", [5.5])) == 1  # behind: no merge
+        assert runtime.queue_depth == 21
+        runtime.start()
+        assert runtime.wait_idle()
+        registry = runtime.metrics.registry
+        assert registry.get_sample_value("nexus_samples_processed_total", {"source": "http"}) == 21
+        # 20 rows in batches of at most 8 (3), then the frame that could not join (1)
+        assert registry.get_sample_value("nexus_pipeline_batch_seconds_count") == 4
+        times, _ = runtime.latest()
+        assert times[runtime.table.index["pump-1.pressure"]] == 20.0
+        assert times[runtime.table.index["pump-2.pressure"]] == 5.5
+    finally:
+        runtime.stop()

@@ -7,10 +7,24 @@ asset 'pump-9'"), so that the CLI and the API can show them unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class NexusError(Exception):
     """Root of every error Safety Nexus raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Whole across processes (ingest.parse_pool): by default a pickled exception is rebuilt
+        # by calling its class with its message alone, which loses the attributes (reason,
+        # status) or fails where __init__ takes other arguments.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[NexusError], args: tuple[Any, ...], state: dict[str, Any]) -> NexusError:
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 @dataclass(frozen=True, slots=True)

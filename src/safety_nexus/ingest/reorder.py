@@ -173,7 +173,7 @@ class ReorderBuffer:
 class _Chunk:
     """One pushed batch while it is held: its samples sorted by time (stably)."""
 
-    __slots__ = ("cols", "times", "values", "first", "last")
+    __slots__ = ("cols", "first", "last", "times", "values")
 
     def __init__(self, cols: I64, times: F64, values: F64) -> None:
         self.cols, self.times, self.values = cols, times, values
@@ -192,7 +192,8 @@ class _Chunk:
         return int(self.times.shape[0])
 
     def split(self, horizon: float) -> tuple[_Chunk, _Chunk]:
-        """(samples at or before `horizon`, the rest); both non-empty when first <= horizon < last."""
+        """(samples at or before `horizon`, the rest): both non-empty when first <= horizon
+        < last."""
         i = int(np.searchsorted(self.times, horizon, side="right"))
         return (
             _Chunk(self.cols[:i], self.times[:i], self.values[:i]),

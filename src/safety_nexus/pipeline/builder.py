@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -91,6 +92,16 @@ class RuntimeSettings(BaseModel):
     # Samples dated more than this many seconds after our clock are refused as clock skew
     # (ingest.quality); only on a wall clock: a simulated clock's time means nothing to a sender.
     max_clock_ahead: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    # Processes that parse large HTTP batches (ingest.parse_pool) beside the pipeline; None:
+    # one per CPU beyond the first, at most 4; 0: parse on the request's thread.
+    parse_workers: int | None = Field(default=None, ge=0, le=64)
+
+
+def default_parse_workers() -> int:
+    """One parse process per CPU this process may use beyond the first (which the pipeline
+    needs), at most 4: decoding scales with cores until the pipeline is the bottleneck."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(4, (cpus or 1) - 1))
 
 
 def _resume_time(store: SqliteStore) -> float | None:
@@ -285,6 +296,9 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         ledger=IngestLedger(wal, store),
         quality=quality,
         configuration=configuration,
+        parse_workers=default_parse_workers()
+        if settings.parse_workers is None
+        else settings.parse_workers,
     )
     # After a restore, samples at or before what the detectors have seen are late.
     runtime.assembler.seed(bank.last_sample_times())

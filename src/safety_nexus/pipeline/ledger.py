@@ -63,6 +63,9 @@ class IngestLedger:
         self._store = store
         self._unreleased: deque[tuple[int, float]] = deque()  # (lsn, newest sample time)
         self._mark: int | None = None
+        # What the log held when it was opened: the last run's. Batches logged in this run
+        # (accepted before the worker started) are in the queue, not to be recovered again.
+        self._recover_before = wal.next_lsn if wal is not None else 0
 
     def check(self, source: str, sequence: int, digest: str) -> None:
         """Refuse a replay (409); raise `DuplicateBatch` for a resend of the last batch."""
@@ -114,7 +117,7 @@ class IngestLedger:
         if self.wal is None:
             return
         after = history.durable_mark
-        records = list(self.wal.records(after=after))
+        records = [r for r in self.wal.records(after=after) if r.lsn < self._recover_before]
         if not records:
             return
         since = min(float(r.batch.times.min()) for r in records if len(r.batch))

@@ -32,8 +32,8 @@ from safety_nexus.core.types import Alarm, Finding, FindingKind, Frame, Priority
 from safety_nexus.detect.bank import DetectorBank
 from safety_nexus.ingest.frames import FrameAssembler
 from safety_nexus.ingest.intake import LiveSource
-from safety_nexus.ingest.json_batch import ParsedBatch, parse_json_batch
-from safety_nexus.ingest.lineprotocol import parse_line_protocol
+from safety_nexus.ingest.json_batch import ParsedBatch
+from safety_nexus.ingest.parse_pool import ParsePool
 from safety_nexus.ingest.quality import ClockSkewError, QualityScreen
 from safety_nexus.ingest.throttle import Throttle
 from safety_nexus.pipeline.hub import EventHub
@@ -99,6 +99,7 @@ class Runtime:
         ledger: IngestLedger | None = None,
         quality: QualityScreen | None = None,
         configuration: ConfigurationRegistry | None = None,
+        parse_workers: int = 0,
     ) -> None:
         self.site = site
         self.table = table
@@ -115,6 +116,8 @@ class Runtime:
         self.live_sources = list(live_sources)
         self.idle_tick = idle_tick
         self.assembler = FrameAssembler(table, reorder_tolerance)
+        # Large HTTP bodies are parsed in worker processes (0: on the request's thread).
+        self.parsers = ParsePool(table, parse_workers)
         self._ingest_lock = threading.Lock()  # releases from the reorder buffer stay in order
         self.state_path = state_path
         self.state_interval = state_interval
@@ -128,6 +131,7 @@ class Runtime:
         self._reports_lock = threading.Lock()
         self._reports: list[Finding] = []
         self.phantoms = Throttle(300.0)  # one report per phantom name per 5 minutes
+        self.merge_rows = 64  # queued frames merge into batches of up to this many rows
         self.drain_seconds = 10.0  # how long `stop` works through a backlog (write-ahead on)
         self._drain_until = float("inf")
         self._left_behind = 0  # a batch the worker took but left to the log (see stop)
@@ -176,6 +180,7 @@ class Runtime:
         """
         self._drain_until = time.monotonic() + self.drain_seconds
         self._stop.set()
+        self.parsers.close()
         if self._threads:
             with contextlib.suppress(queue.Full):
                 self._queue.put(_STOP, timeout=1.0)  # a full queue: the worker sees the flag
@@ -286,7 +291,7 @@ class Runtime:
         `source` field must agree with it. `sequence` and `digest` give exactly-once delivery
         (see `pipeline.ledger`)."""
         try:
-            parsed = parse_json_batch(body, self.table)
+            parsed = self.parsers.json(body)
             if source is not None:
                 if parsed.source not in ("http", source):
                     raise IngestError(
@@ -321,9 +326,8 @@ class Runtime:
                     self.phantom(source, "(source)", "line-protocol batch from an unknown source")
                     raise IngestError(f"unknown source '{source[:64]}'", "unknown_source")
                 names = declared.map
-            parsed = parse_line_protocol(
+            parsed = self.parsers.line_protocol(
                 body,
-                self.table,
                 now=self.clock.now(),
                 precision=precision,
                 source=source or "http",
@@ -554,9 +558,17 @@ class Runtime:
         return True
 
     def _work(self) -> None:
+        carry: Batch | object | None = None  # taken from the queue by a merge, not merged
         while True:
             try:
-                item = self._queue.get(timeout=self.idle_tick)
+                item, carry = (
+                    (carry, None)
+                    if carry is not None
+                    else (
+                        self._queue.get(timeout=self.idle_tick),
+                        None,
+                    )
+                )
             except queue.Empty:
                 if self._stop.is_set():
                     return  # stopping, and the queue is empty (its _STOP may not have fit)
@@ -583,7 +595,43 @@ class Runtime:
                         self._process_counted(rest)
                 return
             assert isinstance(item, Batch)
-            self._process_counted(item)
+            batch, merged, carry = self._merge_queued(item)
+            self._process_counted(batch, merged)
+
+    def _merge_queued(self, first: Batch) -> tuple[Batch, int, Batch | object | None]:
+        """`first` and the frames queued right behind it, as one batch of up to `merge_rows`
+        rows: the chain's cost per batch is then paid once for many small frames (a busy HTTP
+        intake queues a one-row frame per request). Only frames of the same source that follow
+        in time merge; the first item that does not is returned to be handled next. Returns
+        (batch, how many queued batches it holds, that item or None)."""
+        if not first.frame.n_rows or first.findings:
+            return first, 1, None
+        frames, mark, rows = [first.frame], first.mark, first.frame.n_rows
+        carry: Batch | object | None = None
+        while rows < self.merge_rows:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not (
+                isinstance(item, Batch)
+                and item.source == first.source
+                and item.frame.n_rows
+                and not item.findings
+                and item.frame.times[0] > frames[-1].times[-1]
+            ):
+                carry = item
+                break
+            frames.append(item.frame)
+            rows += item.frame.n_rows
+            if item.mark is not None:
+                mark = item.mark if mark is None else max(mark, item.mark)
+        if len(frames) == 1:
+            return first, 1, carry
+        frame = Frame(
+            np.concatenate([f.times for f in frames]), np.concatenate([f.values for f in frames])
+        )
+        return Batch(source=first.source, frame=frame, mark=mark), len(frames), carry
 
     def _leave_backlog(self) -> bool:
         """Stopping, with the write-ahead log, and past the drain budget: the rest waits on
@@ -641,12 +689,13 @@ class Runtime:
             log.error("batch from %s failed: %s", batch.source, err)
             self.metrics.reject("pipeline_error")
 
-    def _process_counted(self, batch: Batch) -> None:
+    def _process_counted(self, batch: Batch, queued: int = 1) -> None:
+        """Process a batch that stands for `queued` queued ones (see `_merge_queued`)."""
         try:
             self._process_safely(batch)
         finally:
             with self._idle:
-                self._pending -= 1
+                self._pending -= queued
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
