@@ -43,6 +43,8 @@ Example: two batches, the second partly older than the first.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -55,9 +57,10 @@ I64 = NDArray[np.int64]
 class ReorderBuffer:
     """Holds samples for `tolerance` seconds of telemetry time and releases them in order.
 
-    Held samples stay in the chunks they came in (one per batch, sorted by time on arrival), so
-    a push costs what its own batch costs and a release touches only the chunks it releases
-    from: the buffer may hold a million samples while batches of a few thousand come and go.
+    Held samples stay in the chunks they came in (one per batch, sorted by time on arrival), in
+    a heap ordered by each chunk's oldest sample. A push costs what its own batch costs and a
+    release touches only the chunks it releases from: the buffer may hold a million samples in
+    hundreds of chunks while batches of a few thousand come and go.
     """
 
     def __init__(self, n: int, tolerance: float = 0.0, *, max_held: int = 1_000_000) -> None:
@@ -71,7 +74,10 @@ class ReorderBuffer:
         self.released: F64 = np.full(n, -np.inf)  # latest released sample time, per signal
         self.watermark = -np.inf  # latest sample time seen
         self.late = 0  # samples rejected as late
-        self._chunks: list[_Chunk] = []  # in arrival order
+        # (oldest time, arrival number, chunk); a chunk's tail left by a release keeps its
+        # arrival number, which decides between duplicates
+        self._heap: list[tuple[float, int, _Chunk]] = []
+        self._arrivals = 0
         self._held = 0
 
     def __len__(self) -> int:
@@ -81,7 +87,7 @@ class ReorderBuffer:
     @property
     def oldest(self) -> float:
         """The oldest sample time held (inf when empty)."""
-        return min((c.first for c in self._chunks), default=float("inf"))
+        return self._heap[0][0] if self._heap else float("inf")
 
     def first_late(self, cols: I64, times: F64) -> int | None:
         """Index of the first sample of a batch that is too late for its signal, if any
@@ -97,7 +103,8 @@ class ReorderBuffer:
         watermark and, if given, by the clock's `now`."""
         if cols.shape[0]:
             chunk = _Chunk.of(cols.astype(np.int64, copy=False), times, values)
-            self._chunks.append(chunk)
+            heapq.heappush(self._heap, (chunk.first, self._arrivals, chunk))
+            self._arrivals += 1
             self._held += chunk.size
             self.watermark = max(self.watermark, chunk.last)
         horizon = self.watermark - self.tolerance
@@ -110,18 +117,20 @@ class ReorderBuffer:
 
     def _making_room(self, over: int) -> float:
         """The horizon that releases the `over` oldest samples (bounded memory), found among
-        the samples of the chunks that end first, not among all held."""
-        ends = sorted((c.last, c.size) for c in self._chunks)
-        bound, total = float("inf"), 0
-        for last, size in ends:  # whole chunks up to `bound` hold at least `over` samples
-            total += size
+        the samples of the oldest chunks, not among all held."""
+        by_age = sorted(self._heap)  # by oldest time (arrival numbers are unique)
+        # The chunks that start first until they hold `over` samples: the `over` oldest
+        # samples are all at or before the latest end among them.
+        bound, total = -np.inf, 0
+        for _, _, chunk in by_age:
+            total += chunk.size
+            bound = max(bound, chunk.last)
             if total >= over:
-                bound = last
                 break
         head = [
             c.times if c.last <= bound else c.times[: np.searchsorted(c.times, bound, "right")]
-            for c in self._chunks
-            if c.first <= bound
+            for first, _, c in by_age
+            if first <= bound
         ]
         times = np.concatenate(head)
         return float(np.partition(times, over - 1)[over - 1])
@@ -135,21 +144,19 @@ class ReorderBuffer:
 
     def release(self, horizon: float) -> Frame:
         """Everything held at or before `horizon`, as one frame in time order."""
-        parts: list[_Chunk] = []
-        kept: list[_Chunk] = []
-        for chunk in self._chunks:
-            if chunk.first > horizon:
-                kept.append(chunk)
-            elif chunk.last <= horizon:
-                parts.append(chunk)
-            else:
-                head, tail = chunk.split(horizon)
-                parts.append(head)
-                kept.append(tail)
-        if not parts:
+        heap = self._heap
+        taken: list[tuple[int, _Chunk]] = []
+        while heap and heap[0][0] <= horizon:
+            _, arrival, chunk = heapq.heappop(heap)
+            if chunk.last > horizon:
+                chunk, tail = chunk.split(horizon)
+                heapq.heappush(heap, (tail.first, arrival, tail))
+            taken.append((arrival, chunk))
+            self._held -= chunk.size
+        if not taken:
             return Frame(np.empty(0), np.empty((0, self.n)))
-        self._chunks = kept
-        self._held = sum(c.size for c in kept)
+        taken.sort(key=lambda item: item[0])  # arrival order (for duplicates)
+        parts = [chunk for _, chunk in taken]
         cols = np.concatenate([c.cols for c in parts])
         times = np.concatenate([c.times for c in parts])
         values = np.concatenate([c.values for c in parts])
@@ -159,7 +166,7 @@ class ReorderBuffer:
         if np.count_nonzero(~np.isnan(grid)) != cols.shape[0]:
             # Duplicates (same signal, same time; values are finite, so a cell holding fewer
             # samples than were put there had some written twice): the last arrival wins.
-            # Chunks are in arrival order and sorted stably within, so position is arrival.
+            # Parts are in arrival order and sorted stably within, so position is arrival.
             order = np.lexsort((np.arange(cols.shape[0]), cols, times))
             key = rows[order] * self.n + cols[order]
             last = np.ones(key.shape[0], dtype=np.bool_)
