@@ -3,7 +3,7 @@
 in other processes (issue 4: batches of 5,000 samples, target ≥ 1 million samples/s on the
 2-core machine).
 
-    python benchmarks/http_ingest.py            # ~7 min (3 runs per format); results/http_ingest.json
+    python benchmarks/http_ingest.py            # ~7 min, 3 runs a format; results/http_ingest.json
     python benchmarks/http_ingest.py --quick    # ~1 min smoke run; results/http_ingest.quick.json
     python benchmarks/http_ingest.py --profile  # also sample the server's stacks (see below)
 

@@ -20,6 +20,23 @@ def serve(
     replay: Annotated[
         Path | None, typer.Option(help="Also replay this CSV/Parquet file into the pipeline.")
     ] = None,
+    reorder_tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds out of order that samples are put back in order; findings wait as"
+            " long (0.1 for sub-second findings).",
+        ),
+    ] = 2.0,
+    parse_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes that parse large HTTP batches (default: one per CPU beyond the"
+            " first; 0: none).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and dashboard; telemetry arrives by POST /api/v1/telemetry (and --replay)."""
 
@@ -31,6 +48,8 @@ def serve(
             data_dir=data_dir,
             source="replay" if replay else "http",
             replay=replay,
+            reorder_tolerance=reorder_tolerance,
+            parse_workers=parse_workers,
         )
         runtime = build_runtime(settings)
     except NexusError as err:
