@@ -277,15 +277,16 @@ class Finding:
 
 
 class AlarmState(StrEnum):
-    """First alarm model; the full ISA-18.2 state set extends this enum (issue: alarm management).
-
-    `active` and `acknowledged` are the two bits; the state names follow ISA-18.2.
-    """
+    """The ISA-18.2 alarm states (see alarms.lifecycle for the machine that moves between them)."""
 
     UNACKNOWLEDGED = "unacknowledged"  # active, not acknowledged
     ACKNOWLEDGED = "acknowledged"  # active, acknowledged
     RETURNED_UNACKNOWLEDGED = "returned_unacknowledged"  # back to normal, not acknowledged
     NORMAL = "normal"  # back to normal and acknowledged: the alarm is closed
+    LATCHED = "latched"  # a latching alarm back to normal, acknowledged: waits for a reset
+    SHELVED = "shelved"  # off the list by an operator, for a time or until it clears
+    SUPPRESSED = "suppressed"  # off the list by design (plant state, maintenance window)
+    OUT_OF_SERVICE = "out_of_service"  # off the list by an operator, until returned to service
 
 
 @dataclass(slots=True)
