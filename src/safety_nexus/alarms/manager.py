@@ -1,9 +1,9 @@
 """The first alarm model: one alarm per asset and finding kind.
 
 An alarm is *active* while at least one of its asset's signals has an active finding of its kind,
-and *acknowledged* once an operator says so. The four states are the ISA-18.2 combinations of
-those two bits; the full ISA-18.2 lifecycle (latched, shelved, suppressed, out of service) extends
-`AlarmState` and the transition table below rather than replacing them.
+and *acknowledged* once an operator says so. The four states used here are the ISA-18.2
+combinations of those two bits. The full lifecycle (latched, shelved, suppressed, out of service)
+is the state machine in `alarms.lifecycle`, which is to take over this manager's transitions.
 
 Every transition is written to the journal with who or what caused it.
 """
