@@ -76,19 +76,22 @@ class Clear:
 
 
 @dataclass(frozen=True, slots=True)
-class Acknowledge:
+class OperatorEvent:
+    """What a person (or, for suppression, a plant state or maintenance window) does."""
+
     time: float
     actor: str
     note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class Reset:
-    """An operator releases a latched alarm."""
+class Acknowledge(OperatorEvent):
+    pass
 
-    time: float
-    actor: str
-    note: str = ""
+
+@dataclass(frozen=True, slots=True)
+class Reset(OperatorEvent):
+    """An operator releases a latched alarm."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +107,8 @@ class Shelve:
 
 
 @dataclass(frozen=True, slots=True)
-class Unshelve:
-    time: float
-    actor: str
-    note: str = ""
+class Unshelve(OperatorEvent):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,33 +120,23 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
-class Suppress:
+class Suppress(OperatorEvent):
     """Suppressed by design: `actor` names the plant state or maintenance window."""
 
-    time: float
-    actor: str
-    note: str = ""
+
+@dataclass(frozen=True, slots=True)
+class Unsuppress(OperatorEvent):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
-class Unsuppress:
-    time: float
-    actor: str
-    note: str = ""
+class RemoveFromService(OperatorEvent):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveFromService:
-    time: float
-    actor: str
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReturnToService:
-    time: float
-    actor: str
-    note: str = ""
+class ReturnToService(OperatorEvent):
+    pass
 
 
 Event = (
