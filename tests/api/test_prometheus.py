@@ -17,9 +17,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from remote_write_bodies import write_body
 from safety_nexus.api.app import create_app
 from safety_nexus.core.errors import ConfigError
-from safety_nexus.ingest import remote_write as rw
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
 from servers import ServerProcess, free_port
@@ -36,17 +36,6 @@ def _site(tmp_path: Path, demo_city: Path, *sources: str) -> Path:
     text = demo_city.read_text(encoding="utf-8").rstrip("\n")
     site.write_text(text + "".join(f"\n  - {s}" for s in sources) + "\n", encoding="utf-8")
     return site
-
-
-def _body(series: list[tuple[dict[str, str], list[tuple[float, int]]]]) -> bytes:
-    req = rw.WriteRequest()
-    for labels, samples in series:
-        ts = req.timeseries.add()
-        for k, v in labels.items():
-            ts.labels.add(name=k, value=v)
-        for value, stamp in samples:
-            ts.samples.add(value=value, timestamp=stamp)
-    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
 
 
 def _pump(n: str) -> dict[str, str]:
@@ -73,7 +62,7 @@ def prom(tmp_path: Path, demo_city: Path) -> Iterator[tuple[TestClient, Runtime]
 
 def test_write_is_204_and_mapped_samples_arrive(prom: tuple[TestClient, Runtime]) -> None:
     client, runtime = prom
-    body = _body(
+    body = write_body(
         [
             (_pump("1"), [(4.8 + 0.1 * i, T0_MS + 1000 * i) for i in range(5)]),
             ({"__name__": "fan_rpm"}, [(1450.0, T0_MS), (math.nan, T0_MS + 1000)]),
@@ -100,7 +89,9 @@ def test_unmapped_series_of_a_mapped_metric_is_a_phantom_finding(
     prom: tuple[TestClient, Runtime],
 ) -> None:
     client, runtime = prom
-    body = _body([(_pump("2"), [(5.0, T0_MS)]), ({"__name__": "fan_rpm"}, [(math.inf, T0_MS)])])
+    body = write_body(
+        [(_pump("2"), [(5.0, T0_MS)]), ({"__name__": "fan_rpm"}, [(math.inf, T0_MS)])]
+    )
     for _ in range(2):  # reported once (the runtime rate-limits per name), counted twice
         r = client.post(WRITE, params={"source": "prom"}, content=body, headers=HEADERS)
         assert r.status_code == 204, r.text
@@ -177,7 +168,7 @@ def test_refusals_are_named_and_counted(
 def test_the_v1_proto_parameter_is_accepted(prom: tuple[TestClient, Runtime]) -> None:
     client, _ = prom
     headers = {**HEADERS, "content-type": 'application/x-protobuf; proto="prometheus.WriteRequest"'}
-    body = _body([(_pump("1"), [(5.0, T0_MS)])])
+    body = write_body([(_pump("1"), [(5.0, T0_MS)])])
     r = client.post(WRITE, params={"source": "prom"}, content=body, headers=headers)
     assert r.status_code == 204, r.text
 
@@ -190,10 +181,10 @@ def test_a_full_pipeline_is_503_with_retry_after(tmp_path: Path, demo_city: Path
     runtime = build_runtime(settings)  # not started: nothing drains the queue
     try:
         client = TestClient(create_app(runtime))
-        first = _body([(_pump("1"), [(5.0, T0_MS)])])
+        first = write_body([(_pump("1"), [(5.0, T0_MS)])])
         r = client.post(WRITE, params={"source": "prom"}, content=first, headers=HEADERS)
         assert r.status_code == 204, r.text
-        second = _body([(_pump("1"), [(5.1, T0_MS + 1000)])])
+        second = write_body([(_pump("1"), [(5.1, T0_MS + 1000)])])
         r = client.post(WRITE, params={"source": "prom"}, content=second, headers=HEADERS)
         assert r.status_code == 503
         assert r.headers["retry-after"] == "1"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import struct
 from pathlib import Path
-from typing import Any
 
 import cramjam
 import numpy as np
 import pytest
 
+from remote_write_bodies import write_body, write_request
 from safety_nexus.core.errors import ConfigError, IngestError
 from safety_nexus.detect.testing import make_table
 from safety_nexus.ingest import remote_write as rw
@@ -39,21 +39,6 @@ def _map(names: dict[str, str]) -> SeriesMap:
 
 
 MAP = _map({PUMP1: "pump-1.pressure", FAN: "fan-1.speed"})
-
-
-def _request(series: list[tuple[dict[str, str], list[tuple[float, int]]]]) -> Any:
-    req = rw.WriteRequest()
-    for labels, samples in series:
-        ts = req.timeseries.add()
-        for k, v in labels.items():
-            ts.labels.add(name=k, value=v)
-        for value, stamp in samples:
-            ts.samples.add(value=value, timestamp=stamp)
-    return req
-
-
-def _body(series: list[tuple[dict[str, str], list[tuple[float, int]]]]) -> bytes:
-    return bytes(cramjam.snappy.compress_raw(_request(series).SerializeToString()))
 
 
 def _pump(n: str, **extra: str) -> dict[str, str]:
@@ -115,7 +100,7 @@ def test_negative_timestamps_are_twos_complement_varints() -> None:
 
 
 def test_mapped_series_become_samples_the_rest_is_counted() -> None:
-    body = _body(
+    body = write_body(
         [
             (_pump("1"), [(4.8, T0_MS), (4.9, T0_MS + 1000)]),
             (_pump("2"), [(5.0, T0_MS)]),  # a mapped metric, another label set: a near miss
@@ -139,7 +124,7 @@ def test_mapped_series_become_samples_the_rest_is_counted() -> None:
 
 def test_nan_and_staleness_markers_are_gaps_inf_is_skipped_and_counted() -> None:
     assert math.isnan(STALE)
-    body = _body(
+    body = write_body(
         [
             (
                 _pump("1"),
@@ -171,7 +156,7 @@ def test_an_empty_request_is_an_empty_batch() -> None:
 
 def test_every_label_is_part_of_the_name_and_empty_values_are_absent() -> None:
     # job/instance matter: the same metric from another instance is another series
-    body = _body(
+    body = write_body(
         [
             ({**_pump("1"), "instance": "other:9100"}, [(1.0, T0_MS)]),
             ({**_pump("1"), "zone": ""}, [(2.0, T0_MS)]),  # empty value: as if absent
@@ -184,7 +169,7 @@ def test_every_label_is_part_of_the_name_and_empty_values_are_absent() -> None:
 
 def test_near_misses_reported_per_request_are_bounded() -> None:
     series = [(_pump(str(i)), [(1.0, T0_MS)]) for i in range(10, 10 + rw.MAX_REPORTED + 5)]
-    decoded = decode_write_request(_body(series), MAP)
+    decoded = decode_write_request(write_body(series), MAP)
     assert decoded.unmapped == rw.MAX_REPORTED + 5
     assert len(decoded.near_misses) == rw.MAX_REPORTED
 
@@ -296,7 +281,7 @@ def _refused(body: bytes, reason: str, fragment: str, status: int = 400) -> None
     assert fragment in str(caught.value)
 
 
-def test_empty_body() -> None:
+def test_emptywrite_body() -> None:
     _refused(b"", "bad_encoding", "body is empty")
 
 
@@ -306,7 +291,7 @@ def test_not_snappy() -> None:
 
 
 def test_snappy_framed_stream_is_not_the_block_format() -> None:
-    framed = bytes(cramjam.snappy.compress(_request([]).SerializeToString() + b"x" * 40))
+    framed = bytes(cramjam.snappy.compress(write_request([]).SerializeToString() + b"x" * 40))
     _refused(framed, "bad_encoding", "not snappy block-compressed")
 
 
@@ -315,7 +300,7 @@ def test_decompression_bomb_is_refused_before_decompressing() -> None:
     _refused(declared + b"\x00" * 8, "oversized", "would decompress to", 413)
 
 
-def test_not_a_write_request() -> None:
+def test_not_a_writewrite_request() -> None:
     _refused(bytes(cramjam.snappy.compress_raw(b"\xff" * 10)), "bad_payload", "WriteRequest")
 
 
@@ -328,7 +313,7 @@ def test_bad_utf8_in_a_label() -> None:
 
 def test_a_label_set_is_resolved_once_then_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     smap = _map({PUMP1: "pump-1.pressure", FAN: "fan-1.speed"})
-    body = _body(
+    body = write_body(
         [
             (_pump("1"), [(1.0, T0_MS)]),
             (_pump("2"), [(2.0, T0_MS)]),
@@ -361,11 +346,11 @@ def test_a_series_with_a_label_twice_matches_no_key() -> None:
 
 
 def test_too_many_mapped_samples() -> None:
-    body = _body([({"__name__": "fan_rpm"}, [(1.0, T0_MS + i) for i in range(11)])])
+    body = write_body([({"__name__": "fan_rpm"}, [(1.0, T0_MS + i) for i in range(11)])])
     with pytest.raises(IngestError) as caught:
         decode_write_request(body, MAP, max_samples=10)
     assert caught.value.status == 413
     assert "more than 10 samples" in str(caught.value)
     # unmapped samples do not count
-    body = _body([({"__name__": "other"}, [(1.0, T0_MS + i) for i in range(11)])])
+    body = write_body([({"__name__": "other"}, [(1.0, T0_MS + i) for i in range(11)])])
     assert len(decode_write_request(body, MAP, max_samples=10).batch) == 0
