@@ -249,6 +249,19 @@ def _columnar(
     return columns, times, values
 
 
+def samples_list(samples: object, max_samples: int) -> list[Any]:
+    """A batch's `samples`, checked to be a list of at most `max_samples` (HTTP and MQTT)."""
+    if not isinstance(samples, list):
+        raise IngestError("samples: expected a list of {signal, time, value}", "bad_shape")
+    if len(samples) > max_samples:
+        raise IngestError(
+            f"batch of {len(samples)} samples exceeds the limit of {max_samples}",
+            "oversized",
+            status=413,
+        )
+    return samples
+
+
 def parse_json_batch(
     body: bytes, table: SignalTable, *, max_samples: int = MAX_SAMPLES
 ) -> ParsedBatch:
@@ -270,15 +283,7 @@ def parse_json_batch(
         return ParsedBatch(source=source, columns=columns, times=times, values=values)
     if both:
         raise IngestError(f"{both[0]}: not allowed with 'samples' (use one form)", "bad_shape")
-    samples = doc.get("samples")
-    if not isinstance(samples, list):
-        raise IngestError("samples: expected a list of {signal, time, value}", "bad_shape")
-    if len(samples) > max_samples:
-        raise IngestError(
-            f"batch of {len(samples)} samples exceeds the limit of {max_samples}",
-            "oversized",
-            status=413,
-        )
+    samples = samples_list(doc.get("samples"), max_samples)
     parsed = _fast(samples, table.index) or _careful(samples, table.index)
     columns, times, values = parsed
     return ParsedBatch(source=source, columns=columns, times=times, values=values)

@@ -26,7 +26,7 @@ from datetime import datetime
 import orjson
 
 from safety_nexus.core.errors import IngestError
-from safety_nexus.ingest.json_batch import MAX_SAMPLES
+from safety_nexus.ingest.json_batch import MAX_SAMPLES, samples_list
 
 NAN = float("nan")
 _SHOW = 40
@@ -81,15 +81,8 @@ def _value(raw: object, where: str) -> float:
     return v
 
 
-def _batch(samples: object, max_samples: int) -> Samples:
-    if not isinstance(samples, list):
-        raise IngestError("samples: expected a list of {signal, time, value}", "bad_shape")
-    if len(samples) > max_samples:
-        raise IngestError(
-            f"batch of {len(samples)} samples exceeds the limit of {max_samples}",
-            "oversized",
-            status=413,
-        )
+def _batch(raw: object, max_samples: int) -> Samples:
+    samples = samples_list(raw, max_samples)
     signals: list[str] = []
     times: list[float] = []
     values: list[float] = []
