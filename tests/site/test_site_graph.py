@@ -215,3 +215,10 @@ def test_summary(city: DependencyGraph) -> None:
     data = summary.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["longest_lag"] == 96.0
+
+
+def test_partners_are_the_other_members_of_redundancy_groups(city: DependencyGraph) -> None:
+    assert city.partners("pump-1") == ["pump-2", "pump-3"]
+    assert city.partners("sub-1") == []
+    with pytest.raises(NotFoundError):
+        city.partners("nowhere")

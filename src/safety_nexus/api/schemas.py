@@ -154,7 +154,8 @@ class AlarmPublic(_Out):
     priority: str
     priority_rank: int
     state: str
-    active: bool
+    active: bool  # the condition: the process is abnormal now
+    shown: bool  # on the operators' list
     first_seen: float
     last_seen: float
     count: int
@@ -163,6 +164,17 @@ class AlarmPublic(_Out):
     acknowledged_by: str | None
     acknowledged_at: float | None
     cleared_at: float | None
+    position: str
+    latching: bool
+    chattering: bool
+    first_out: bool
+    root_cause: str | None
+    incident: str | None
+    consequences: list[str]
+    suppressed_by: list[str]
+    out_of_service: bool
+    shelved_until: float | None
+    one_shot: bool
 
     @classmethod
     def of(cls, a: Alarm) -> AlarmPublic:
@@ -175,6 +187,7 @@ class AlarmPublic(_Out):
             priority_rank=int(a.priority),
             state=a.state.value,
             active=a.active,
+            shown=a.open,
             first_seen=a.first_seen,
             last_seen=a.last_seen,
             count=a.count,
@@ -183,14 +196,76 @@ class AlarmPublic(_Out):
             acknowledged_by=a.acknowledged_by,
             acknowledged_at=a.acknowledged_at,
             cleared_at=a.cleared_at,
+            position=a.position,
+            latching=a.latching,
+            chattering=a.chattering,
+            first_out=a.first_out,
+            root_cause=a.root_cause,
+            incident=a.incident,
+            consequences=list(a.consequences),
+            suppressed_by=list(a.suppressed_by),
+            out_of_service=a.out_of_service,
+            shelved_until=a.shelved_until,
+            one_shot=a.one_shot,
         )
 
 
-class AcknowledgeCreate(BaseModel):
+class FloodPublic(_Out):
+    position: str
+    flood: bool
+    count: int  # alarms annunciated at this position in the last flood window
+    since: float | None
+    window: float  # seconds
+    limit: int  # more than this many in the window is a flood
+
+
+class OperatorActionCreate(BaseModel):
+    """An operator's action on an alarm: who, and optionally why (kept in the journal)."""
+
     model_config = ConfigDict(extra="forbid")
 
     user: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=2000)
+
+
+AcknowledgeCreate = OperatorActionCreate
+
+
+class ShelveCreate(OperatorActionCreate):
+    """Shelve for `duration` seconds, or with `one_shot` until the condition next clears."""
+
+    duration: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    one_shot: bool = False
+
+
+class MaintenanceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    user: str = Field(min_length=1, max_length=100)
+    start: float = Field(allow_inf_nan=False)
+    end: float = Field(allow_inf_nan=False)
+    assets: list[str] = Field(default_factory=list)
+    subsystems: list[str] = Field(default_factory=list)
+    note: str = Field(default="", max_length=2000)
+
+
+class MaintenancePublic(_Out):
+    id: str
+    start: float
+    end: float
+    actor: str
+    assets: list[str]
+    subsystems: list[str]
+    note: str
+
+
+class AlarmEventPublic(_Out):
+    id: int
+    time: float
+    kind: str
+    actor: str
+    data: dict[str, object]
 
 
 class InjectCreate(BaseModel):

@@ -78,6 +78,8 @@ class FindingKind(StrEnum):
     OUT_OF_RANGE = "out_of_range"  # a value outside the signal's physically possible range
     CLOCK_SKEW = "clock_skew"  # a source's sample times are off from the time we receive them
     UNAUTHORISED_CHANGE = "unauthorised_change"  # a setpoint or directive changed outside the API
+    # Raised by another monitoring system (an Alertmanager webhook), not by Nexus:
+    EXTERNAL = "external"
 
 
 # Findings about the data and the configuration rather than about the process: raised by
@@ -88,6 +90,7 @@ INGEST_KINDS = frozenset(
         FindingKind.OUT_OF_RANGE,
         FindingKind.CLOCK_SKEW,
         FindingKind.UNAUTHORISED_CHANGE,
+        FindingKind.EXTERNAL,
     }
 )
 
@@ -289,11 +292,29 @@ class AlarmState(StrEnum):
     OUT_OF_SERVICE = "out_of_service"  # off the list by an operator, until returned to service
 
 
+SHOWN_STATES = frozenset(
+    {
+        AlarmState.UNACKNOWLEDGED,
+        AlarmState.ACKNOWLEDGED,
+        AlarmState.RETURNED_UNACKNOWLEDGED,
+        AlarmState.LATCHED,
+    }
+)
+REMOVED_STATES = frozenset({AlarmState.SHELVED, AlarmState.SUPPRESSED, AlarmState.OUT_OF_SERVICE})
+
+
 @dataclass(slots=True)
 class Alarm:
-    """One alarm per asset and finding kind; findings on any of the asset's signals feed it."""
+    """One alarm per asset and finding kind; findings on any of the asset's signals feed it.
 
-    id: str  # "<asset>:<kind>"
+    `state` is the ISA-18.2 state (alarms.lifecycle moves it); `condition` is whether the
+    process is abnormal, followed in every state. Alarms that share a cause form an incident:
+    the root-cause alarm (`root_cause` None) and its consequences (`root_cause` the root's id),
+    which are suppressed while the root is on the list. The first alarm of an incident to fire
+    is its `first_out`.
+    """
+
+    id: str  # "<asset>:<kind>", or "<asset>:external:<name>" for alarms from Alertmanager
     asset: str
     subsystem: str
     kind: FindingKind
@@ -307,15 +328,35 @@ class Alarm:
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
     cleared_at: float | None = None
+    condition: bool = False  # the process is abnormal now
+    position: str = ""  # the operator position whose list it is on
+    latching: bool = False  # needs a reset after it clears and is acknowledged
+    chattering: bool = False  # its condition changed at least 3 times a minute lately
+    first_out: bool = False  # the first alarm of its incident
+    root_cause: str | None = None  # id of the alarm this one is a consequence of
+    incident: str | None = None  # "<root alarm id>@<root first_seen>"
+    consequences: list[str] = field(default_factory=list)  # a root's grouped alarms
+    suppressed_by: list[str] = field(default_factory=list)  # "root:<id>", "maintenance:<id>"
+    out_of_service: bool = False
+    shelved_until: float | None = None
+    one_shot: bool = False  # shelved until the condition next clears
 
     @property
     def active(self) -> bool:
-        return self.state in (AlarmState.UNACKNOWLEDGED, AlarmState.ACKNOWLEDGED)
+        return self.condition
 
     @property
     def open(self) -> bool:
-        """Still on the operator's list: active, or returned but not yet acknowledged."""
-        return self.state is not AlarmState.NORMAL
+        """On the operators' list (shelved, suppressed and out-of-service alarms are not)."""
+        return self.state in SHOWN_STATES
+
+    @property
+    def removed(self) -> bool:
+        return self.state in REMOVED_STATES
+
+    @property
+    def closed(self) -> bool:
+        return self.state is AlarmState.NORMAL
 
 
 @dataclass(frozen=True, slots=True)

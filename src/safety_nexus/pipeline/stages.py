@@ -127,9 +127,9 @@ class RaiseAlarms:
         self._manager = manager
 
     def run(self, batch: Batch) -> Batch:
-        changed = self._manager.on_findings(batch.findings)
-        changed += self._manager.on_recoveries(batch.recoveries)
-        batch.alarms = changed
+        times = batch.frame.times
+        now = float(times[-1]) if times.shape[0] else None
+        batch.alarms = self._manager.process(batch.findings, batch.recoveries, now=now)
         return batch
 
 

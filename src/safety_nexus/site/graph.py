@@ -139,6 +139,14 @@ class DependencyGraph:
         self._check(asset)
         return self._sorted(self._graph.successors(asset))
 
+    def partners(self, asset: str) -> list[str]:
+        """The other members of every redundancy group `asset` belongs to: the assets that take
+        over its duty when it fails."""
+        self._check(asset)
+        return self._sorted(
+            {m for g in self._groups_of[asset] for m in self._groups[g] if m != asset}
+        )
+
     def downstream(self, asset: str) -> dict[str, float]:
         """Every asset that depends on `asset`, directly or not, with the earliest time trouble
         at `asset` can arrive there: the shortest cumulative lag over all paths. `asset` itself

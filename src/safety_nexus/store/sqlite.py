@@ -23,6 +23,7 @@ newer version is refused rather than misread.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import math
 import sqlite3
@@ -121,6 +122,24 @@ _MIGRATIONS: tuple[str, ...] = (
     # sender lost our answer) is told from a replay (pipeline.runtime).
     """
     ALTER TABLE source_sequences ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+    """,
+    # 4 -> 5: the full ISA-18.2 lifecycle and incidents (alarms.manager): the condition apart
+    # from the state, the operator position, latching, chatter, the incident and its root,
+    # suppression reasons, out of service and shelves.
+    """
+    ALTER TABLE alarms ADD COLUMN condition INTEGER NOT NULL DEFAULT 0;
+    UPDATE alarms SET condition = state IN ('unacknowledged', 'acknowledged');
+    ALTER TABLE alarms ADD COLUMN position TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alarms ADD COLUMN latching INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alarms ADD COLUMN chattering INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alarms ADD COLUMN first_out INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alarms ADD COLUMN root_cause TEXT;
+    ALTER TABLE alarms ADD COLUMN incident TEXT;
+    ALTER TABLE alarms ADD COLUMN consequences TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE alarms ADD COLUMN suppressed_by TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE alarms ADD COLUMN out_of_service INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alarms ADD COLUMN shelved_until REAL;
+    ALTER TABLE alarms ADD COLUMN one_shot INTEGER NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -428,19 +447,30 @@ class SqliteStore(Closeable):
                 a.acknowledged_by,
                 a.acknowledged_at,
                 a.cleared_at,
+                int(a.condition),
+                a.position,
+                int(a.latching),
+                int(a.chattering),
+                int(a.first_out),
+                a.root_cause,
+                a.incident,
+                json.dumps(list(a.consequences)),
+                json.dumps(list(a.suppressed_by)),
+                int(a.out_of_service),
+                a.shelved_until,
+                int(a.one_shot),
             )
             for a in alarms
         ]
+        marks = ", ".join("?" * len(rows[0]))
         with self._write("store alarms") as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO alarms (id, asset, subsystem, kind, priority, state,"
-                " first_seen, last_seen, count, signals, message, acknowledged_by,"
-                " acknowledged_at, cleared_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                f"INSERT OR REPLACE INTO alarms ({_ALARM_COLUMNS}) VALUES ({marks})", rows
             )
 
     def alarms(self, *, open_only: bool = True) -> list[Alarm]:
-        """Alarms by priority (most urgent first), then most recent first."""
+        """Alarms by priority (most urgent first), then most recent first. `open_only`: those
+        not closed (normal), including the shelved, suppressed and out of service."""
         where = " WHERE state != ?" if open_only else ""
         args: tuple[str, ...] = (AlarmState.NORMAL.value,) if open_only else ()
         with self._read("read alarms") as conn:
@@ -459,7 +489,8 @@ class SqliteStore(Closeable):
         return None if row is None else _alarm(row)
 
     def load_alarms(self) -> dict[str, Alarm]:
-        """The open alarms by id: what the alarm stage holds in memory, restored at startup.
+        """The alarms not closed, by id: what the alarm stage holds in memory, restored at
+        startup.
 
         Closed (normal) alarms stay in the table as history; a new finding of the same asset
         and kind raises a fresh alarm under the same id, which replaces the closed row.
@@ -524,6 +555,75 @@ class SqliteStore(Closeable):
     def count_events(self) -> int:
         with self._read("count events") as conn:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def iter_events(
+        self,
+        *,
+        prefix: str = "",
+        since: float | None = None,
+        until: float | None = None,
+        page: int = 10_000,
+    ) -> Iterator[Event]:
+        """Journal entries whose kind starts with `prefix` and `since <= time < until`, oldest
+        first (ties by id), read `page` rows at a time: for reports over the whole journal,
+        which a week of a busy site makes millions of entries long.
+
+        Each kind is read on its own along the (kind, time) index, by keyset pages (`WHERE
+        kind = ? AND (time, id) > last row`: no sort, no OFFSET), and the kinds are merged by
+        time. A page is one short read, so a long report never holds a read transaction open
+        (which would keep the WAL from being checkpointed) nor, in memory, the store's lock.
+        The kinds are those present when the iteration starts; entries appended meanwhile
+        are included when their kind was and they fall in the range.
+        """
+        if page < 1:
+            raise StoreError(f"page must be at least 1, not {page}")
+        streams = [self._iter_kind(kind, since, until, page) for kind in self._event_kinds(prefix)]
+        return heapq.merge(*streams, key=lambda e: (e.time, e.id))
+
+    def _event_kinds(self, prefix: str) -> list[str]:
+        """The distinct kinds starting with `prefix`, by skipping along the (kind, time) index:
+        one lookup per kind instead of a scan of every entry."""
+        end = _prefix_end(prefix)
+        kinds: list[str] = []
+        with self._read("read event kinds") as conn:
+            while True:
+                low, op = (kinds[-1], ">") if kinds else (prefix, ">=")
+                sql = f"SELECT kind FROM events WHERE kind {op} ?"
+                args: tuple[str, ...] = (low,)
+                if end is not None:
+                    sql += " AND kind < ?"
+                    args += (end,)
+                row = conn.execute(sql + " ORDER BY kind LIMIT 1", args).fetchone()
+                if row is None:
+                    return kinds
+                kinds.append(str(row[0]))
+
+    def _iter_kind(
+        self, kind: str, since: float | None, until: float | None, page: int
+    ) -> Iterator[Event]:
+        after: tuple[float, int] | None = None
+        while True:
+            # After the first page the last row is the only lower bound: given `time >= ?`
+            # too, SQLite seeks to `since` and walks every earlier page again.
+            where, args = _where(
+                ("kind = ?", kind),
+                ("time >= ?", since if after is None else None),
+                ("time < ?", until),
+            )
+            if after is not None:
+                where += " AND (time, id) > (?, ?)"
+                args += after
+            with self._read("read events") as conn:
+                rows = conn.execute(
+                    f"SELECT id, time, kind, actor, subject, data FROM events{where}"
+                    " ORDER BY time, id LIMIT ?",
+                    (*args, page),
+                ).fetchall()
+            for row in rows:
+                yield _event(row)
+            if len(rows) < page:
+                return
+            after = (float(rows[-1][1]), int(rows[-1][0]))
 
     # -- signed sources -----------------------------------------------------------------------
 
@@ -621,7 +721,9 @@ class SqliteStore(Closeable):
 
 _ALARM_COLUMNS = (
     "id, asset, subsystem, kind, priority, state, first_seen, last_seen, count, signals,"
-    " message, acknowledged_by, acknowledged_at, cleared_at"
+    " message, acknowledged_by, acknowledged_at, cleared_at, condition, position, latching,"
+    " chattering, first_out, root_cause, incident, consequences, suppressed_by,"
+    " out_of_service, shelved_until, one_shot"
 )
 
 
@@ -631,6 +733,8 @@ def _alarm(row: tuple[Any, ...]) -> Alarm:
         priority = Priority(int(row[4]))
         state = AlarmState(row[5])
         signals = [str(s) for s in json.loads(row[9])]
+        consequences = [str(s) for s in json.loads(row[21])]
+        suppressed_by = [str(s) for s in json.loads(row[22])]
     except (ValueError, TypeError) as err:
         # json.JSONDecodeError is a ValueError too.
         raise StoreError(f"alarm {row[0]!r} holds data this version cannot read: {err}") from err
@@ -648,7 +752,19 @@ def _alarm(row: tuple[Any, ...]) -> Alarm:
         message=row[10],
         acknowledged_by=row[11],
         acknowledged_at=None if row[12] is None else float(row[12]),
-        cleared_at=None if row[13] is None else float(row[13]),
+        cleared_at=_optional(row[13]),
+        condition=bool(row[14]),
+        position=row[15],
+        latching=bool(row[16]),
+        chattering=bool(row[17]),
+        first_out=bool(row[18]),
+        root_cause=row[19],
+        incident=row[20],
+        consequences=consequences,
+        suppressed_by=suppressed_by,
+        out_of_service=bool(row[23]),
+        shelved_until=_optional(row[24]),
+        one_shot=bool(row[25]),
     )
 
 
@@ -668,6 +784,24 @@ def _insert_event(
         (time, kind, actor, subject, text),
     )
     return int(cur.lastrowid or 0)
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    try:
+        data = json.loads(row[5])
+    except json.JSONDecodeError as err:
+        raise StoreError(f"event {row[0]} has unreadable data") from err
+    return Event(
+        id=int(row[0]), time=float(row[1]), kind=row[2], actor=row[3], subject=row[4], data=data
+    )
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The least string above every string starting with `prefix` ("alarm." -> "alarm/"), so
+    that `kind >= prefix AND kind < end` is an index range; None for the empty prefix."""
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _where(*clauses: tuple[str, object | None]) -> tuple[str, tuple[object, ...]]:

@@ -1,0 +1,92 @@
+"""A small site for alarm tests: a power chain down to a critical sprinkler zone, and a core.
+
+sub-1 (medium) ─1 s─▶ feeder-1 (medium) ─2 s─▶ pump-1 (high) ─10 s─▶ zone-1 (critical)
+core-1 (high, compute; depends on nothing)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from safety_nexus.alarms.config import AlarmConfig
+from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.core.clock import ManualClock
+from safety_nexus.core.types import Criticality, Finding, FindingKind, Recovery, SignalTable
+from safety_nexus.site.graph import DependencyGraph
+from safety_nexus.site.schema import Site
+from safety_nexus.store.sqlite import SqliteStore
+
+ASSETS = {
+    "sub-1": ("power", "medium"),
+    "feeder-1": ("power", "medium"),
+    "pump-1": ("water", "high"),
+    "zone-1": ("fire", "critical"),
+    "core-1": ("compute", "high"),
+}
+CHAIN = [("sub-1", "feeder-1", 1.0), ("feeder-1", "pump-1", 2.0), ("pump-1", "zone-1", 10.0)]
+
+
+def chain_site() -> Site:
+    data: dict[str, Any] = {
+        "site": {"name": "test"},
+        "subsystems": [{"id": s, "name": s.title()} for s in ("power", "water", "fire", "compute")],
+        "assets": [
+            {"id": a, "subsystem": sub, "type": "thing", "criticality": crit}
+            for a, (sub, crit) in ASSETS.items()
+        ],
+        "dependencies": [
+            {"provider": p, "dependant": d, "kind": "power", "lag": lag} for p, d, lag in CHAIN
+        ],
+    }
+    return Site.model_validate(data)
+
+
+def chain_table() -> SignalTable:
+    ids = [f"{a}.{s}" for a in ASSETS for s in ("x", "y")]
+    n = len(ids)
+    return SignalTable(
+        ids=tuple(ids),
+        assets=tuple(i.split(".")[0] for i in ids),
+        subsystems=tuple(ASSETS[i.split(".")[0]][0] for i in ids),
+        units=("u",) * n,
+        period=np.ones(n),
+        normal_lo=np.zeros(n),
+        normal_hi=np.ones(n),
+        limit_lo=np.full(n, -np.inf),
+        limit_hi=np.full(n, np.inf),
+        criticality=tuple(Criticality(ASSETS[i.split(".")[0]][1]) for i in ids),
+    )
+
+
+def finding(signal: str, t: float, kind: FindingKind = FindingKind.LEVEL_SHIFT) -> Finding:
+    return Finding(
+        time=t,
+        signal=signal,
+        asset=signal.split(".")[0],
+        kind=kind,
+        score=2.0,
+        observed=5.0,
+        baseline=4.5,
+        sigma=0.1,
+        unit="u",
+        detector="test",
+    )
+
+
+def recovery(signal: str, t: float, kind: FindingKind = FindingKind.LEVEL_SHIFT) -> Recovery:
+    return Recovery(time=t, signal=signal, asset=signal.split(".")[0], kind=kind)
+
+
+def chain_manager(
+    store: SqliteStore, clock: ManualClock, config: AlarmConfig | None = None
+) -> AlarmManager:
+    return AlarmManager(
+        chain_table(),
+        store,
+        clock,
+        graph=DependencyGraph(chain_site()),
+        config=config,
+        restored=store.load_alarms().values(),
+    )

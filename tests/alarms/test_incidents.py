@@ -1,0 +1,161 @@
+"""Incidents on the dependency graph: the root cause shown, its consequences grouped under it."""
+
+from __future__ import annotations
+
+from alarm_site import chain_manager, finding, recovery
+
+from safety_nexus.alarms.config import AlarmConfig
+from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.core.clock import ManualClock
+from safety_nexus.core.types import AlarmState, FindingKind, Priority
+from safety_nexus.store.sqlite import SqliteStore
+
+SHOWN = AlarmState.UNACKNOWLEDGED
+
+
+def _annunciated(store: SqliteStore, alarm: str) -> int:
+    return len(store.events(kind="alarm.unacknowledged", subject=alarm))
+
+
+def test_a_cascade_shows_only_its_root(chain: AlarmManager, store: SqliteStore) -> None:
+    chain.process(
+        [
+            finding("sub-1.x", 100.0),
+            finding("feeder-1.x", 101.0),
+            finding("pump-1.x", 103.0),
+            finding("zone-1.x", 113.0),
+        ]
+    )
+    shown = chain.alarms()
+    assert [a.id for a in shown] == ["sub-1:level_shift"]
+    root = shown[0]
+    assert root.root_cause is None
+    assert root.first_out
+    assert root.consequences == ["feeder-1:level_shift", "pump-1:level_shift", "zone-1:level_shift"]
+    # the root carries its worst consequence's priority: the critical zone's emergency
+    assert root.priority is Priority.EMERGENCY
+    for aid in root.consequences:
+        a = chain.get(aid)
+        assert a.state is AlarmState.SUPPRESSED
+        assert a.root_cause == root.id
+        assert a.incident == root.incident
+        assert a.suppressed_by == ["root:sub-1:level_shift"]
+        assert not a.first_out
+        assert _annunciated(store, aid) == 0  # never shown, not even for a moment
+    assert _annunciated(store, root.id) == 1
+
+
+def test_a_late_root_cause_takes_its_consequences_under_it(
+    chain: AlarmManager, store: SqliteStore
+) -> None:
+    chain.process([finding("pump-1.x", 100.0), finding("zone-1.x", 110.0)])
+    assert [a.id for a in chain.alarms()] == ["pump-1:level_shift"]  # the pump is upstream
+    # the substation and its feeder are detected half a minute after the pump
+    chain.process([finding("sub-1.y", 130.0), finding("feeder-1.x", 131.0)])
+    shown = chain.alarms()
+    assert [a.id for a in shown] == ["sub-1:level_shift"]
+    assert shown[0].consequences == [
+        "pump-1:level_shift",
+        "zone-1:level_shift",
+        "feeder-1:level_shift",
+    ]
+    pump = chain.get("pump-1:level_shift")
+    assert pump.state is AlarmState.SUPPRESSED
+    assert pump.root_cause == "sub-1:level_shift"
+    assert pump.first_out
+    assert not shown[0].first_out
+    moved = store.events(kind="alarm.suppressed", subject="pump-1:level_shift")
+    assert [e.actor for e in moved] == ["root-cause:sub-1:level_shift"]
+
+
+def test_grouping_survives_a_restart(store: SqliteStore, clock: ManualClock) -> None:
+    first = chain_manager(store, clock)
+    first.process([finding("sub-1.x", 100.0), finding("pump-1.x", 103.0)])
+    before = {a.id: (a.state, a.root_cause) for a in first.alarms(view="all")}
+    again = chain_manager(store, clock)
+    assert {a.id: (a.state, a.root_cause) for a in again.alarms(view="all")} == before
+    assert [a.id for a in again.alarms()] == ["sub-1:level_shift"]
+    assert _annunciated(store, "pump-1:level_shift") == 0
+
+
+def test_a_root_cause_arriving_after_a_restart_still_groups(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    first = chain_manager(store, clock)
+    first.process([finding("zone-1.x", 100.0)])
+    assert [a.id for a in first.alarms()] == ["zone-1:level_shift"]
+    again = chain_manager(store, clock)
+    again.process([finding("feeder-1.x", 160.0), finding("pump-1.y", 161.0)])
+    assert [a.id for a in again.alarms()] == ["feeder-1:level_shift"]
+    assert again.get("zone-1:level_shift").state is AlarmState.SUPPRESSED
+
+
+def test_consequences_come_back_when_their_root_is_gone(
+    chain: AlarmManager, clock: ManualClock
+) -> None:
+    chain.process(
+        [finding("sub-1.x", 100.0), finding("pump-1.x", 103.0), finding("zone-1.x", 113.0)]
+    )
+    chain.process([], [recovery("zone-1.x", 150.0)])  # this one recovered under its root
+    chain.process([], [recovery("sub-1.x", 200.0)])
+    assert chain.get("sub-1:level_shift").state is AlarmState.RETURNED_UNACKNOWLEDGED
+    # the root is still on the list (unacknowledged): its consequences stay under it
+    assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
+    clock.set(210.0)
+    chain.acknowledge("sub-1:level_shift", "ann")
+    # the pump is still abnormal: now it is its own alarm; the zone closed quietly
+    assert [a.id for a in chain.alarms()] == ["pump-1:level_shift"]
+    assert chain.get("pump-1:level_shift").state is SHOWN
+    assert chain.get("zone-1:level_shift").state is AlarmState.NORMAL
+
+
+def test_an_old_upstream_alarm_does_not_swallow_a_new_fault(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    chain = chain_manager(store, clock, AlarmConfig(cascade_window=300.0))
+    chain.process([finding("sub-1.x", 100.0)])
+    # an hour later, a fault at the pump that the substation's old trouble cannot explain
+    chain.process([finding("pump-1.x", 3700.0)])
+    assert {a.id for a in chain.alarms()} == {"sub-1:level_shift", "pump-1:level_shift"}
+    assert chain.get("pump-1:level_shift").root_cause is None
+
+
+def test_unrelated_assets_are_separate_incidents(chain: AlarmManager) -> None:
+    chain.process([finding("sub-1.x", 100.0), finding("core-1.x", 101.0)])
+    shown = {a.id: a for a in chain.alarms()}
+    assert set(shown) == {"sub-1:level_shift", "core-1:level_shift"}
+    assert shown["sub-1:level_shift"].incident != shown["core-1:level_shift"].incident
+    assert all(a.first_out for a in shown.values())
+
+
+def test_alarms_of_one_asset_group_under_its_first(chain: AlarmManager) -> None:
+    chain.process([finding("pump-1.x", 100.0), finding("pump-1.y", 104.0, FindingKind.VARIANCE)])
+    assert [a.id for a in chain.alarms()] == ["pump-1:level_shift"]
+    assert chain.get("pump-1:variance").root_cause == "pump-1:level_shift"
+
+
+def test_priority_follows_the_consequence_downstream(chain: AlarmManager) -> None:
+    # the medium feeder reaches the critical zone: high, one level below the zone's emergency
+    chain.process([finding("feeder-1.x", 100.0), finding("core-1.x", 100.0)])
+    assert chain.get("feeder-1:level_shift").priority is Priority.HIGH
+    assert chain.get("core-1:level_shift").priority is Priority.HIGH  # its own criticality
+    # a stale sensor says nothing about the zone: the signal's own criticality
+    chain.process([finding("sub-1.y", 5000.0, FindingKind.STALE)])
+    assert chain.get("sub-1:stale").priority is Priority.MEDIUM
+
+
+def test_a_tripped_dependant_explains_its_providers_load_change(chain: AlarmManager) -> None:
+    # The pump trips: every signal of it is abnormal, the zone it feeds is short, and the
+    # feeder feels the load go (one signal). The feeder is upstream and saw it first, but the
+    # pump explains it.
+    chain.process([finding("feeder-1.x", 100.0)])
+    chain.process([finding("pump-1.x", 101.0), finding("pump-1.y", 101.0)])
+    chain.process([finding("zone-1.x", 112.0)])
+    assert [a.id for a in chain.alarms()] == ["pump-1:level_shift"]
+    assert chain.get("feeder-1:level_shift").root_cause == "pump-1:level_shift"
+
+
+def test_a_provider_all_of_whose_dependants_fail_is_the_root(chain: AlarmManager) -> None:
+    chain.process([finding("feeder-1.x", 100.0), finding("feeder-1.y", 100.0)])
+    chain.process([finding("pump-1.x", 101.0), finding("pump-1.y", 101.0)])
+    assert [a.id for a in chain.alarms()] == ["feeder-1:level_shift"]
