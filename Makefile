@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests drive for real: a browser, an MQTT broker, Prometheus.
+# Debian packages the tests drive for real: a browser, an MQTT broker, Prometheus and its
+# Alertmanager.
 system-deps:
-	@bash scripts/ensure-debian-packages.sh chromium mosquitto prometheus
+	@bash scripts/ensure-debian-packages.sh chromium mosquitto prometheus prometheus-alertmanager
 
 demo: $(STAMP)
 	$(BIN)/nexus demo

@@ -2,7 +2,8 @@
 # Install the named Debian packages when their commands are missing. Quiet when all are present.
 set -euo pipefail
 declare -A probe=( [chromium]=/usr/bin/chromium [mosquitto]=/usr/sbin/mosquitto \
-  [nats-server]=/usr/bin/nats-server [prometheus]=/usr/bin/prometheus [postgresql]=/usr/lib/postgresql )
+  [nats-server]=/usr/bin/nats-server [prometheus]=/usr/bin/prometheus \
+  [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager [postgresql]=/usr/lib/postgresql )
 missing=()
 for pkg in "$@"; do
   path=${probe[$pkg]:-}

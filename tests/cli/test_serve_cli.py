@@ -44,3 +44,30 @@ def test_bad_values_are_refused_naming_the_option(option: str, value: str) -> No
     result = runner.invoke(app, ["serve", option, value])
     assert result.exit_code == 2
     assert option in result.output
+
+
+def test_notify_file_reaches_the_settings_and_a_bad_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_city: Path
+) -> None:
+    seen: list[RuntimeSettings] = []
+
+    def build(settings: RuntimeSettings) -> None:
+        seen.append(settings)
+        raise _Stop("settings taken")
+
+    monkeypatch.setattr("safety_nexus.cli.serve.build_runtime", build)
+    notify = tmp_path / "notify.yaml"
+    notify.write_text(
+        "receivers: [{name: ops, webhook: {url: 'http://127.0.0.1:9/hook'}}]\n"
+        "routes: [{receivers: [ops], min_priority: high}]\n",
+        encoding="utf-8",
+    )
+    args = ["serve", "--site", str(demo_city), "--data-dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--notify", str(notify)])
+    assert "settings taken" in result.output
+    assert seen[0].notify.routes[0].min_priority == "high"
+    notify.write_text("routes: [{receivers: [nobody]}]\n", encoding="utf-8")
+    result = runner.invoke(app, [*args, "--notify", str(notify)])
+    assert result.exit_code == 1
+    assert "routes[0].receivers: unknown receiver 'nobody'" in result.output
+    assert len(seen) == 1  # refused before the runtime is built

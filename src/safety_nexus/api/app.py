@@ -12,6 +12,7 @@ from safety_nexus.api import errors
 from safety_nexus.api.deps import build_verifier
 from safety_nexus.api.routes import (
     alarms,
+    alertmanager,
     config,
     findings,
     health,
@@ -42,6 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(prometheus.router, prefix=PREFIX)
     app.include_router(config.router, prefix=PREFIX)  # setpoints and directives
+    app.include_router(alertmanager.router, prefix=PREFIX)  # alerts from an Alertmanager
     app.include_router(health.metrics_router)
     if UI_DIR.is_dir():
         app.mount("/", StaticFiles(directory=UI_DIR, html=True), name="ui")

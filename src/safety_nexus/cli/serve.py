@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from safety_nexus.alarms.notify import NotifyConfig, load_file
 from safety_nexus.cli._common import console, default_site, fail, serve_until_stopped
 from safety_nexus.core.errors import NexusError
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
@@ -37,12 +38,17 @@ def serve(
             " first; 0: none).",
         ),
     ] = None,
+    notify: Annotated[
+        Path | None,
+        typer.Option(help="Alarm notification routes and receivers (YAML or JSON; see README)."),
+    ] = None,
 ) -> None:
     """Serve the API and dashboard; telemetry arrives by POST /api/v1/telemetry (and --replay)."""
 
     from safety_nexus.api.app import create_app
 
     try:
+        notify_config = load_file(notify) if notify is not None else NotifyConfig()
         settings = RuntimeSettings(
             site=site or default_site(),
             data_dir=data_dir,
@@ -50,6 +56,7 @@ def serve(
             replay=replay,
             reorder_tolerance=reorder_tolerance,
             parse_workers=parse_workers,
+            notify=notify_config,
         )
         runtime = build_runtime(settings)
     except NexusError as err:

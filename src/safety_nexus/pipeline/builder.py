@@ -19,10 +19,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.alarms.notify import Notifier, NotifyConfig
 from safety_nexus.control.config_integrity import ConfigurationRegistry, ControlState
 from safety_nexus.core.clock import Clock, ManualClock, SystemClock
-from safety_nexus.core.errors import DetectError
+from safety_nexus.core.errors import ConfigError, ConfigIssue, DetectError
 from safety_nexus.detect.bank import DetectConfig, DetectorBank
 from safety_nexus.ingest.intake import LiveSource
 from safety_nexus.ingest.quality import QualityScreen
@@ -42,6 +44,7 @@ from safety_nexus.pipeline.stages import (
 )
 from safety_nexus.pipeline.watch_config import WatchConfiguration
 from safety_nexus.sim import DEFAULT_START, Simulator
+from safety_nexus.site.graph import DependencyGraph
 from safety_nexus.site.load import load_file
 from safety_nexus.site.schema import Site
 from safety_nexus.site.table import signal_table
@@ -79,6 +82,9 @@ class RuntimeSettings(BaseModel):
     queue_size: int = Field(default=256, ge=1)
     idle_tick: float = Field(default=5.0, gt=0)  # wall seconds of silence before time is ticked
     detect: DetectConfig = Field(default_factory=DetectConfig)
+    alarms: AlarmConfig = Field(default_factory=AlarmConfig)
+    # Who is told about alarms (webhooks, Alertmanager; alarms.notify): nobody by default.
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     # HTTP samples up to this many seconds out of order are put back in order (0: none are).
     reorder_tolerance: float = Field(default=2.0, ge=0, allow_inf_nan=False)
     # Keep the detectors' learned state across restarts (saved on stop and every interval).
@@ -102,6 +108,19 @@ def default_parse_workers() -> int:
     needs), at most 4: decoding scales with cores until the pipeline is the bottleneck."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(0, min(4, (cpus or 1) - 1))
+
+
+def _check_positions(config: AlarmConfig, site: Site) -> None:
+    """Every subsystem an operator position names must be one of the site's."""
+    known = {sub.id for sub in site.subsystems}
+    issues = [
+        ConfigIssue(f"alarms.positions.{position}", f"unknown subsystem '{sub}'")
+        for position, subs in config.positions.items()
+        for sub in subs
+        if sub not in known
+    ]
+    if issues:
+        raise ConfigError(issues)
 
 
 def _resume_time(store: SqliteStore) -> float | None:
@@ -232,8 +251,6 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         clock = SystemClock()
         if settings.source == "replay":
             if settings.replay is None:
-                from safety_nexus.core.errors import ConfigError, ConfigIssue
-
                 raise ConfigError([ConfigIssue("replay", "a replay source needs a file")])
             replay = ReplaySource(settings.replay, table)
 
@@ -256,7 +273,18 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
     quality = QualityScreen(
         table, max_ahead=None if isinstance(clock, ManualClock) else settings.max_clock_ahead
     )
-    alarms = AlarmManager(table, store, clock, restored=store.load_alarms().values())
+    _check_positions(settings.alarms, site)
+    alarms = AlarmManager(
+        table,
+        store,
+        clock,
+        graph=DependencyGraph(site),
+        config=settings.alarms,
+        restored=store.load_alarms().values(),
+    )
+    notifier = Notifier(settings.notify, store, clock)
+    notifier.restore(alarms.alarms(open_only=True))  # told before the restart
+    alarms.subscribe(notifier.on_alarm)
     configuration = ConfigurationRegistry(site, table, store, clock)
     if sim_source is not None:
         _controllers_follow(sim_source.sim, configuration)
@@ -299,6 +327,7 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
         parse_workers=default_parse_workers()
         if settings.parse_workers is None
         else settings.parse_workers,
+        notifier=notifier,
     )
     # After a restore, samples at or before what the detectors have seen are late.
     runtime.assembler.seed(bank.last_sample_times())

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from safety_nexus.alarms.manager import AlarmManager
+from safety_nexus.alarms.notify import Notifier
 from safety_nexus.control.config_integrity import ConfigurationRegistry
 from safety_nexus.core.clock import Clock, ManualClock
 from safety_nexus.core.errors import IngestError, NexusError, StoreError
@@ -100,6 +101,7 @@ class Runtime:
         quality: QualityScreen | None = None,
         configuration: ConfigurationRegistry | None = None,
         parse_workers: int = 0,
+        notifier: Notifier | None = None,
     ) -> None:
         self.site = site
         self.table = table
@@ -139,6 +141,8 @@ class Runtime:
         self.quality = quality or QualityScreen(table, max_ahead=None)
         # The authorised setpoints and directives (control.config_integrity); None: not tracked.
         self.configuration = configuration
+        # Alarm notifications (alarms.notify): subscribed by the builder, closed on stop.
+        self.notifier = notifier
         # Declared HTTP-side sources: a batch that names another source is a phantom.
         self._http_sources = {
             s.id for s in site.sources if s.kind in (SourceKind.HTTP, SourceKind.PROMETHEUS)
@@ -154,6 +158,8 @@ class Runtime:
 
     def start(self) -> None:
         self.recover()
+        if self.notifier is not None:
+            self.notifier.start()
         worker = threading.Thread(target=self._work, name="nexus-pipeline", daemon=True)
         worker.start()
         self._threads.append(worker)
@@ -207,6 +213,8 @@ class Runtime:
                 self._process_safely(Batch(source="http", frame=rest, mark=mark))
         if self.state_path is not None:
             self.save_state(journal=True)
+        if self.notifier is not None:  # after the last alarms, before the journal closes
+            self.notifier.close()
         self.store.add_event(self.clock.now(), "runtime.stopped", "system", self.site.site.name, {})
         self.history.close()
         self.ledger.trim(self.history.durable_mark)
