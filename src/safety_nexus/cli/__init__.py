@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from safety_nexus.cli import demo, eval, replay, serve, sim, site
+from safety_nexus.cli import alarms, demo, eval, replay, serve, sim, site
 
 app = typer.Typer(
     name="nexus",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(site.app, name="site", help="Check and inspect site files.")
 app.add_typer(sim.app, name="sim", help="Run the simulator of the demo city.")
 app.add_typer(eval.app, name="eval", help="Score detection on public benchmarks (NAB).")
+app.add_typer(alarms.app, name="alarms", help="Alarm-system reports (ISA-18.2 KPIs).")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("replay")(replay.replay)
