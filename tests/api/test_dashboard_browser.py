@@ -101,6 +101,7 @@ def test_fault_alarm_appears_and_is_acknowledged(live_demo: tuple[str, Runtime])
 
             # the list re-sorts as alarms arrive: address the row by its alarm, not its place
             same = page.locator(f'[data-testid="alarm-row"][data-alarm-id="{alarm_id}"]')
+            page.get_by_test_id("operator-name").fill("ann")  # no action without a name
             same.get_by_test_id("ack-button").click()
             # acknowledged while active, or closed (gone from the list) if it had returned
             expect(same.and_(page.locator('[data-state="unacknowledged"]'))).to_have_count(
@@ -109,7 +110,7 @@ def test_fault_alarm_appears_and_is_acknowledged(live_demo: tuple[str, Runtime])
             expect(page.get_by_test_id("trend-svg")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             state = httpx.get(f"{url}/api/v1/alarms/{alarm_id}", timeout=5).json()
-            assert state["acknowledged_by"], state
+            assert state["acknowledged_by"] == "ann", state
             assert not errors, errors
         finally:
             browser.close()

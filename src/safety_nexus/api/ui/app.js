@@ -5,6 +5,12 @@
 // so, keeps polling REST, and reconnects with backoff. Everything put into the page is built
 // with textContent and setAttribute, never innerHTML, so no text from the server can inject
 // markup.
+//
+// The alarm list (ISA-18.2 states, ISA-101 look): the alarms on the operators' list, or with
+// the "Removed" switch those taken off it (shelved, suppressed, out of service) with the
+// reason; a root cause's grouped consequences expand under it; each alarm's actions open in a
+// row beneath it. During an alarm flood a banner says so and the medium and low alarms of the
+// flooded position fold into one count line, so the high and emergency ones stand out.
 "use strict";
 
 (() => {
@@ -13,18 +19,44 @@
   const RANK = { low: 1, medium: 2, high: 3, emergency: 4 };
   const PRIORITY_LABEL = { emergency: "Emergency", high: "High", medium: "Medium", low: "Low" };
   const PRIORITY_SHORT = { emergency: "E", high: "H", medium: "M", low: "L" };
-  const STATE_LABEL = { // short for the list; the row's tooltip spells it out
-    unacknowledged: "Unack",
-    acknowledged: "Acked",
-    returned_unacknowledged: "RTN unack", // ISA-18.2: returned to normal
+  const STATE_LABEL = { // the state in words; the cell's tooltip spells it out
+    unacknowledged: "Unacknowledged",
+    acknowledged: "Acknowledged",
+    returned_unacknowledged: "Returned unack", // ISA-18.2: returned to normal, unacknowledged
+    latched: "Latched",
+    shelved: "Shelved",
+    suppressed: "Suppressed",
+    out_of_service: "Out of service",
     normal: "Normal",
   };
   const STATE_TITLE = {
     unacknowledged: "Active, not acknowledged",
     acknowledged: "Active, acknowledged",
     returned_unacknowledged: "Returned to normal, not acknowledged",
+    latched: "Cleared after acknowledgement; stays until an operator resets it",
+    shelved: "Shelved by an operator: off the list for a time",
+    suppressed: "Suppressed by design: under its root cause or a maintenance window",
+    out_of_service: "Out of service: taken off the list by an operator",
     normal: "Closed",
   };
+  const SHOWN_STATES = new Set(["unacknowledged", "acknowledged", "returned_unacknowledged", "latched"]);
+  const ACTION = { // path segment -> what the operator sees
+    acknowledge: { label: "Acknowledge", short: "Ack", done: "Acknowledged" },
+    reset: { label: "Reset", short: "Reset", done: "Reset" },
+    shelve: { label: "Shelve", short: "Shelve", done: "Shelved" },
+    unshelve: { label: "Unshelve", short: "Unshelve", done: "Unshelved" },
+    "out-of-service": { label: "Out of service", short: "OOS", done: "Took out of service" },
+    "return-to-service": { label: "Return to service", short: "Return", done: "Returned to service" },
+  };
+  const SHELVE_CHOICES = [ // seconds, or "one-shot": until the condition next clears
+    ["900", "15 min"], ["3600", "1 h"], ["28800", "8 h"], ["one-shot", "One-shot (until it clears)"],
+  ];
+  // During a flood, alarms below this rank at the flooded position fold into one count line.
+  const FLOOD_KEEP_RANK = RANK.high;
+  const FLOODS_THROTTLE_MS = 1000;
+  const FLOODS_POLL_MS = 5000; // a flood also ends by time passing, with no alarm changing
+  const STATUS_CLEAR_MS = 8000;
+  const BLINK_MS = 500; // unacknowledged alarms blink once a second, all in step
   const TREND_POLL_MS = 2000;
   const OFFLINE_POLL_MS = 5000;
   const STALE_AFTER_MS = 5000; // a live socket that has said nothing for this long is suspect
@@ -36,10 +68,18 @@
     assetsBySubsystem: new Map(), // subsystem id -> [asset]
     status: null,
     simTime: null, // the site's (possibly simulated) time, from the status feed
-    alarms: new Map(), // open alarms by id
+    alarms: new Map(), // alarms on the operators' list, by id
+    removed: new Map(), // shelved, suppressed and out-of-service alarms, by id
+    known: new Map(), // the latest copy of every alarm seen (consequences are looked up here)
+    view: "open", // "open": the list; "removed": what is off it
+    floods: [], // from /alarms/floods
+    floodExpanded: false, // the folded lower-priority alarms are shown
+    expanded: new Set(), // root causes whose consequences are shown
+    actionsOpen: null, // the alarm whose action row is open
+    history: new Map(), // alarm id -> {entries, error}
     signals: [],
     signalById: new Map(),
-    pendingAcks: new Set(),
+    pending: new Map(), // alarm id -> the action under way
     selectedAlarm: null,
     trend: { signal: null, chosen: false, minutes: 15, data: null, range: null, error: null },
     conn: { state: "connecting", lastMessage: 0, retryAt: 0 },
@@ -214,21 +254,92 @@
     }
   }
 
+  const isShown = (alarm) =>
+    typeof alarm.shown === "boolean" ? alarm.shown : SHOWN_STATES.has(alarm.state);
+
+  // A snapshot requested before a stream update can arrive after it: per alarm, the newer one
+  // wins. `updates` counts the alarm copies applied one by one (stream, action answers).
+  let updates = 0;
+  const updatedAt = new Map(); // alarm id -> `updates` when it was last applied singly
+  const newerThan = (id, started) => (updatedAt.get(id) || 0) > started;
+
+  function place(alarm, shown, removed) {
+    if (alarm.state !== "normal") (isShown(alarm) ? shown : removed).set(alarm.id, alarm);
+  }
+
   async function loadAlarms() {
+    const started = updates;
     try {
-      const alarms = asArray(await fetchJSON(`${API}/alarms?state=open`));
-      state.alarms = new Map();
+      // `live`: every alarm not closed, both those on the list and those taken off it.
+      const alarms = asArray(await fetchJSON(`${API}/alarms?state=live`));
+      const shown = new Map();
+      const removed = new Map();
       for (const alarm of alarms) {
-        if (alarm && typeof alarm.id === "string" && alarm.state !== "normal") {
-          state.alarms.set(alarm.id, alarm);
-        }
+        if (!alarm || typeof alarm.id !== "string" || newerThan(alarm.id, started)) continue;
+        state.known.set(alarm.id, alarm);
+        place(alarm, shown, removed);
       }
+      for (const [id, at] of updatedAt) {
+        const alarm = state.known.get(id);
+        if (at > started && alarm) place(alarm, shown, removed);
+      }
+      state.alarms = shown;
+      state.removed = removed;
       notice("alarms", null);
     } catch (err) {
       notice("alarms", `Alarm list unavailable: ${err.message}`);
     }
     pickDefaultSignal();
     invalidate("header", "tiles", "alarms");
+  }
+
+  // Ids looked for with ?state=all: one that is not there is not asked for on every render.
+  const sought = new Set();
+  function seek(ids) {
+    const fresh = ids.filter((id) => !sought.has(id));
+    if (!fresh.length) return;
+    for (const id of fresh) sought.add(id);
+    loadAllAlarms();
+  }
+
+  // Every alarm this run has seen: consequences can be in any state, and none may be hidden.
+  let allInflight = false;
+  async function loadAllAlarms() {
+    if (allInflight) return;
+    allInflight = true;
+    const started = updates;
+    try {
+      for (const alarm of asArray(await fetchJSON(`${API}/alarms?state=all`))) {
+        if (alarm && typeof alarm.id === "string" && !newerThan(alarm.id, started)) {
+          state.known.set(alarm.id, alarm);
+        }
+      }
+    } catch (err) {
+      setStatus(`Consequences unavailable: ${err.message}`, true);
+    } finally {
+      allInflight = false;
+      invalidate("alarms");
+    }
+  }
+
+  async function loadFloods() {
+    try {
+      state.floods = asArray(await fetchJSON(`${API}/alarms/floods`))
+        .filter((f) => f && typeof f.position === "string");
+      notice("floods", null);
+    } catch (err) {
+      notice("floods", `Flood state unavailable: ${err.message}`);
+    }
+    invalidate("alarms");
+  }
+
+  let floodsTimer = null;
+  function scheduleFloods() { // at most one request a second however many alarms change
+    if (floodsTimer !== null) return;
+    floodsTimer = setTimeout(() => {
+      floodsTimer = null;
+      loadFloods();
+    }, FLOODS_THROTTLE_MS);
   }
 
   function applyStatus(status) {
@@ -240,9 +351,15 @@
 
   function applyAlarm(alarm) {
     if (!alarm || typeof alarm.id !== "string") return;
-    if (alarm.state === "normal") state.alarms.delete(alarm.id);
-    else state.alarms.set(alarm.id, alarm);
+    updates += 1;
+    updatedAt.set(alarm.id, updates);
+    state.known.set(alarm.id, alarm);
+    state.alarms.delete(alarm.id);
+    state.removed.delete(alarm.id);
+    place(alarm, state.alarms, state.removed);
+    if (state.actionsOpen === alarm.id) scheduleHistory(alarm.id);
     pickDefaultSignal();
+    scheduleFloods();
     invalidate("header", "tiles", "alarms");
   }
 
@@ -281,6 +398,7 @@
       // Changes may have happened while we were away: reload what the stream only patches.
       loadAlarms();
       loadStatus();
+      loadFloods();
     };
     ws.onmessage = (event) => {
       state.conn.lastMessage = Date.now();
@@ -317,7 +435,7 @@
 
   async function pollWhileOffline() {
     if (state.conn.state === "live" || document.hidden) return;
-    await Promise.allSettled([loadStatus(), loadAlarms()]);
+    await Promise.allSettled([loadStatus(), loadAlarms(), loadFloods()]);
   }
 
   // ---- header ---------------------------------------------------------------------------
@@ -445,121 +563,645 @@
 
   // ---- alarm list -----------------------------------------------------------------------
 
-  const rows = new Map(); // alarm id -> <tr>, kept so a click is never lost to a re-render
+  // One <tbody> per alarm: its row, then its consequences if expanded, then its action row if
+  // open. Groups are kept and moved, never rebuilt, so a click or a half-typed note is never
+  // lost to a re-render.
+  const groups = new Map(); // alarm id -> {body, row, cons: Map(id -> tr), panel}
+  let foldBody = null; // the flood's count line
+
+  const byUrgency = (a, b) =>
+    rankOf(b) - rankOf(a) ||
+    (b.first_seen || 0) - (a.first_seen || 0) ||
+    String(a.id).localeCompare(String(b.id));
 
   function sortedAlarms() {
-    return [...state.alarms.values()].sort((a, b) =>
-      rankOf(b) - rankOf(a) ||
-      (b.first_seen || 0) - (a.first_seen || 0) ||
-      String(a.id).localeCompare(String(b.id)));
+    return [...state.alarms.values()].sort(byUrgency);
   }
 
-  function makeRow(id) {
-    const cell = (cls) => el("td", { class: cls });
-    const button = el("button", {
-      type: "button",
-      class: "ack-button",
-      "data-testid": "ack-button",
-    }, "Acknowledge");
-    button.addEventListener("click", (event) => {
-      event.stopPropagation();
-      acknowledge(id);
-    });
-    const tr = el("tr", { class: "alarm-row", "data-testid": "alarm-row", tabindex: "0" },
-      cell("c-time"), el("td", { class: "c-prio" }, el("span", { class: "prio-badge" })),
-      cell("c-asset"), cell("c-kind"), cell("c-msg"), cell("c-state"), cell("c-count"),
-      el("td", { class: "c-act" }, button, el("span", { class: "acked-by" })));
-    tr.dataset.alarmId = id;
-    tr.addEventListener("click", () => selectAlarm(id));
-    tr.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && event.target === tr) selectAlarm(id);
-    });
-    return tr;
+  function floodedPositions() {
+    return new Set(state.floods.filter((f) => f.flood).map((f) => f.position));
+  }
+
+  // What the table shows: the alarms in order, and those folded away by a flood.
+  function alarmsToShow() {
+    if (state.view === "removed") {
+      return { items: [...state.removed.values()].sort(byUrgency), folded: [] };
+    }
+    const flooded = floodedPositions();
+    const items = [];
+    const folded = [];
+    for (const alarm of sortedAlarms()) {
+      if (flooded.has(alarm.position) && rankOf(alarm) < FLOOD_KEEP_RANK) folded.push(alarm);
+      else items.push(alarm);
+    }
+    return { items, folded };
   }
 
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text;
   }
 
-  function updateRow(tr, alarm) {
+  function prioBadge() {
+    return el("span", { class: "prio-badge" }, el("i", { class: "shape", "aria-hidden": "true" }),
+      el("span", { class: "prio-text" }));
+  }
+
+  function updateBadge(badge, alarm) {
     const p = priorityOf(alarm);
+    const cls = `prio-badge prio-${p}`;
+    if (badge.className !== cls) badge.className = cls;
+    setText(badge.lastChild, PRIORITY_LABEL[p]);
+    badge.title = `${PRIORITY_LABEL[p]} priority`;
+  }
+
+  function fmtWindow(seconds) {
+    if (!isNum(seconds)) return "–";
+    if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+    if (seconds % 60 === 0) return `${seconds / 60} min`;
+    return `${seconds} s`;
+  }
+
+  function describeReason(reason) {
+    const text = String(reason);
+    if (text.startsWith("root:")) return `under root cause ${text.slice(5)}`;
+    if (text.startsWith("maintenance:")) return `maintenance window ${text.slice(12)}`;
+    return text;
+  }
+
+  // The state's detail line: who acknowledged, what a latched alarm needs, why it is off the list.
+  function stateNote(alarm) {
+    switch (alarm.state) {
+      case "acknowledged":
+        return alarm.acknowledged_by ? `by ${alarm.acknowledged_by}` : "";
+      case "returned_unacknowledged":
+        return isNum(alarm.cleared_at) ? `cleared ${fmtTime(alarm.cleared_at)}` : "cleared";
+      case "latched":
+        return "needs reset";
+      case "shelved":
+        if (alarm.one_shot) {
+          const most = isNum(alarm.shelved_until) ? ` (at most ${fmtTime(alarm.shelved_until)})` : "";
+          return `one-shot, until it clears${most}`;
+        }
+        return isNum(alarm.shelved_until) ? `until ${fmtTime(alarm.shelved_until)}` : "";
+      case "suppressed":
+        return asArray(alarm.suppressed_by).map(describeReason).join("; ");
+      case "out_of_service": {
+        const also = asArray(alarm.suppressed_by).map(describeReason);
+        return also.length ? `also suppressed: ${also.join("; ")}` : "";
+      }
+      default:
+        return "";
+    }
+  }
+
+  // Which actions the alarm's state allows (the server refuses the rest with 409 anyway).
+  function actionsFor(alarm) {
+    const s = alarm.state;
+    return {
+      acknowledge: s === "unacknowledged" || s === "returned_unacknowledged",
+      reset: s === "latched",
+      shelve: s === "normal" || SHOWN_STATES.has(s),
+      unshelve: s === "shelved",
+      "out-of-service": !alarm.out_of_service,
+      "return-to-service": Boolean(alarm.out_of_service),
+    };
+  }
+
+  // The one action worth a button on the row itself; the rest are in the action row.
+  function quickAction(alarm) {
+    const allowed = actionsFor(alarm);
+    for (const action of ["acknowledge", "reset", "unshelve", "return-to-service"]) {
+      if (allowed[action]) return action;
+    }
+    return null;
+  }
+
+  const QUICK_TESTID = {
+    acknowledge: "ack-button",
+    reset: "reset-button",
+    unshelve: "unshelve-button",
+    "return-to-service": "return-button",
+  };
+
+  function makeGroup(id) {
+    const cell = (cls) => el("td", { class: cls });
+    const quick = el("button", { type: "button", class: "ack-button" });
+    quick.addEventListener("click", (event) => {
+      event.stopPropagation();
+      const action = quick.dataset.action;
+      if (action) runAction(id, action);
+    });
+    const toggle = el("button", {
+      type: "button",
+      class: "more-button",
+      "data-testid": "actions-toggle",
+      "aria-expanded": "false",
+      title: "Actions and history",
+    }, "⋯");
+    toggle.addEventListener("click", (event) => {
+      event.stopPropagation();
+      toggleActions(id);
+    });
+    const consButton = el("button", {
+      type: "button",
+      class: "tag tag-cons",
+      "data-testid": "consequences-toggle",
+      "aria-expanded": "false",
+    });
+    consButton.addEventListener("click", (event) => {
+      event.stopPropagation();
+      toggleConsequences(id);
+    });
+    const msg = el("td", { class: "c-msg" }, el("div", { class: "msg-clamp" },
+      el("span", { class: "tags" },
+        el("span", {
+          class: "tag tag-first",
+          "data-testid": "first-out",
+          title: "First out: the first alarm of its incident",
+        }, "First out"),
+        el("span", {
+          class: "tag tag-chatter",
+          "data-testid": "chattering",
+          title: "Chattering: the condition keeps coming and going",
+        }, "Chattering"),
+        el("span", { class: "tag tag-ext", title: "From another monitoring system" }, "Ext"),
+        consButton),
+      el("span", { class: "msg-text" })));
+    const row = el("tr", { class: "alarm-row", "data-testid": "alarm-row", tabindex: "0" },
+      timesCell(), el("td", { class: "c-prio" }, prioBadge()),
+      cell("c-asset"), msg,
+      el("td", { class: "c-state" }, el("span", { class: "state-word", "data-testid": "alarm-state" }),
+        el("span", { class: "state-note", "data-testid": "state-note" })),
+      cell("c-count"),
+      el("td", { class: "c-act" }, quick, toggle));
+    row.dataset.alarmId = id;
+    row.addEventListener("click", () => selectAlarm(id));
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.target === row) selectAlarm(id);
+    });
+    const body = el("tbody", { class: "alarm-group" }, row);
+    body.dataset.alarmId = id;
+    return { id, body, row, cons: new Map(), panel: null };
+  }
+
+  // First seen above, last seen below (dimmer): both matter, neither needs a column of its own.
+  function timesCell() {
+    return el("td", { class: "c-time" }, el("span", { class: "t-first", "data-testid": "first-seen" }),
+      el("span", { class: "t-last", "data-testid": "last-seen" }));
+  }
+
+  function fillTimes(cell, alarm) {
+    const [first, last] = cell.children;
+    setText(first, fmtTime(alarm.first_seen));
+    setText(last, fmtTime(alarm.last_seen));
+    cell.title = `first seen ${fmtClock(alarm.first_seen)} UTC\nlast seen ${fmtClock(alarm.last_seen)} UTC`;
+  }
+
+  function fillState(cell, alarm) {
+    const [word, note] = cell.children;
+    setText(word, STATE_LABEL[alarm.state] || String(alarm.state ?? ""));
+    setText(note, stateNote(alarm));
+    cell.title = [STATE_TITLE[alarm.state] || "",
+      isNum(alarm.acknowledged_at) ? `acknowledged ${fmtClock(alarm.acknowledged_at)} UTC` : "",
+    ].filter(Boolean).join(" · ");
+  }
+
+  function updateRow(g, alarm) {
+    const tr = g.row;
     tr.dataset.state = alarm.state;
-    tr.dataset.priority = p;
+    tr.dataset.priority = priorityOf(alarm);
+    tr.dataset.firstOut = alarm.first_out ? "true" : "false";
     tr.setAttribute("aria-selected", state.selectedAlarm === alarm.id ? "true" : "false");
-    const [time, prio, asset, kind, msg, st, count, act] = tr.children;
-    setText(time, fmtTime(alarm.first_seen));
-    time.title = `raised ${fmtClock(alarm.first_seen)}, last ${fmtClock(alarm.last_seen)} UTC`;
-    const badge = prio.firstChild;
-    badge.className = `prio-badge prio-${p}`;
-    setText(badge, PRIORITY_LABEL[p]);
+    const [times, prio, asset, msg, st, count, act] = tr.children;
+    fillTimes(times, alarm);
+    updateBadge(prio.firstChild, alarm);
     setText(asset, String(alarm.asset ?? ""));
-    setText(kind, String(alarm.kind ?? "").replace(/_/g, " "));
-    setText(msg, String(alarm.message ?? ""));
-    msg.title = String(alarm.message ?? "");
-    setText(st, STATE_LABEL[alarm.state] || String(alarm.state ?? ""));
-    st.title = STATE_TITLE[alarm.state] || "";
+    asset.title = `${alarm.asset ?? ""} · ${alarm.subsystem ?? ""} · position ${alarm.position ?? ""}`;
+    const [tags, text] = msg.firstChild.children;
+    const [firstOut, chatter, ext, cons] = tags.children;
+    firstOut.hidden = !alarm.first_out;
+    chatter.hidden = !alarm.chattering;
+    ext.hidden = alarm.kind !== "external";
+    const n = asArray(alarm.consequences).length;
+    cons.hidden = n === 0;
+    const open = n > 0 && state.expanded.has(alarm.id);
+    setText(cons, `${open ? "−" : "+"}${n} consequence${n === 1 ? "" : "s"}`);
+    cons.setAttribute("aria-expanded", open ? "true" : "false");
+    cons.title = open ? "Hide the alarms grouped under this root cause"
+      : "Show the alarms grouped under this root cause";
+    setText(text, String(alarm.message ?? ""));
+    msg.title = `${String(alarm.kind ?? "").replace(/_/g, " ")}: ${alarm.message ?? ""}`;
+    fillState(st, alarm);
     setText(count, isNum(alarm.count) ? String(alarm.count) : "");
-    const [button, ackedBy] = act.children;
-    const pending = state.pendingAcks.has(alarm.id);
-    button.hidden = !isUnacked(alarm);
-    button.disabled = pending;
-    setText(button, pending ? "Sending…" : "Acknowledge");
-    setText(ackedBy, !isUnacked(alarm) && alarm.acknowledged_by ? `by ${alarm.acknowledged_by}` : "");
-    ackedBy.title = isNum(alarm.acknowledged_at) ? `at ${fmtClock(alarm.acknowledged_at)} UTC` : "";
+    const [quick, toggle] = act.children;
+    const action = quickAction(alarm);
+    const pending = state.pending.get(alarm.id);
+    quick.hidden = action === null;
+    if (action) {
+      quick.dataset.action = action;
+      quick.setAttribute("data-testid", QUICK_TESTID[action]);
+      setText(quick, pending === action ? "Sending…" : ACTION[action].short);
+      quick.title = ACTION[action].label;
+    }
+    quick.disabled = pending !== undefined;
+    toggle.setAttribute("aria-expanded", state.actionsOpen === alarm.id ? "true" : "false");
+  }
+
+  function makeConsequenceRow(id) {
+    const cell = (cls) => el("td", { class: cls });
+    const tr = el("tr", { class: "consequence-row", "data-testid": "consequence-row", tabindex: "0" },
+      timesCell(), el("td", { class: "c-prio" }, prioBadge()),
+      cell("c-asset"),
+      el("td", { class: "c-msg" }, el("div", { class: "msg-clamp" },
+        el("span", { class: "cons-mark", "aria-hidden": "true" }, "↳"),
+        el("span", { class: "msg-text" }))),
+      el("td", { class: "c-state" },
+        el("span", { class: "state-word" }), el("span", { class: "state-note" })),
+      cell("c-count"), cell("c-act"));
+    tr.dataset.alarmId = id;
+    tr.addEventListener("click", () => selectAlarm(id));
+    return tr;
+  }
+
+  function updateConsequenceRow(tr, id) {
+    const alarm = state.known.get(id);
+    const [times, prio, asset, msg, st, count] = tr.children;
+    const text = msg.firstChild.lastChild;
+    if (!alarm) {
+      tr.dataset.state = "unknown";
+      setText(asset, id.split(":")[0]);
+      setText(text, `${id} — loading…`);
+      return;
+    }
+    tr.dataset.state = alarm.state;
+    tr.dataset.priority = priorityOf(alarm);
+    tr.setAttribute("aria-selected", state.selectedAlarm === id ? "true" : "false");
+    fillTimes(times, alarm);
+    updateBadge(prio.firstChild, alarm);
+    setText(asset, String(alarm.asset ?? ""));
+    setText(text, String(alarm.message ?? ""));
+    msg.title = String(alarm.message ?? "");
+    fillState(st, alarm);
+    setText(count, isNum(alarm.count) ? String(alarm.count) : "");
+  }
+
+  function makePanel(id) {
+    const note = el("input", {
+      type: "text",
+      class: "note",
+      "data-testid": "action-note",
+      placeholder: "Note for the journal (optional)",
+      "aria-label": "Note for the journal",
+      maxlength: "2000",
+      spellcheck: "false",
+    });
+    const button = (action) => {
+      const b = el("button", {
+        type: "button",
+        class: "act-button",
+        "data-testid": `action-${action}`,
+        "data-action": action,
+      }, ACTION[action].label);
+      b.addEventListener("click", () => runAction(id, action));
+      return b;
+    };
+    const duration = el("select", {
+      class: "shelve-for",
+      "data-testid": "action-shelve-duration",
+      "aria-label": "Shelve for",
+    }, SHELVE_CHOICES.map(([value, label]) => el("option", { value }, label)));
+    const buttons = {};
+    for (const action of Object.keys(ACTION)) buttons[action] = button(action);
+    const shelveBox = el("span", { class: "shelve-box" }, buttons.shelve, duration);
+    const history = el("ol", {
+      class: "history",
+      "data-testid": "alarm-history",
+      "aria-label": "Journal, newest first",
+    });
+    const panel = el("div", { class: "action-panel" },
+      el("div", { class: "action-controls" }, note,
+        buttons.acknowledge, buttons.reset, shelveBox, buttons.unshelve,
+        buttons["out-of-service"], buttons["return-to-service"]),
+      history);
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") toggleActions(id);
+      else if (event.key === "Enter" && event.target === note) {
+        // Enter confirms only what the alarm is waiting for, never a removal from the list.
+        const due = ["acknowledge", "reset"].find((a) => !buttons[a].hidden && !buttons[a].disabled);
+        if (due) runAction(id, due);
+      }
+    });
+    const tr = el("tr", { class: "action-row", "data-testid": "action-row" },
+      el("td", { colspan: "7" }, panel));
+    tr.dataset.alarmId = id;
+    return { tr, note, duration, buttons, shelveBox, history };
+  }
+
+  function updatePanel(p, alarm) {
+    const allowed = actionsFor(alarm);
+    const pending = state.pending.get(alarm.id);
+    for (const [action, b] of Object.entries(p.buttons)) {
+      if (action === "shelve") p.shelveBox.hidden = !allowed.shelve;
+      else b.hidden = !allowed[action];
+      b.disabled = pending !== undefined;
+      setText(b, pending === action ? "Sending…" : ACTION[action].label);
+    }
+    p.duration.disabled = pending !== undefined;
+    renderHistory(p.history, alarm.id);
+  }
+
+  const EVENT_WORDS = {
+    activate: "raised", clear: "cleared", acknowledge: "acknowledged", reset: "reset",
+    shelve: "shelved", unshelve: "unshelved", tick: "shelf ended", suppress: "suppressed",
+    unsuppress: "unsuppressed", remove_from_service: "out of service",
+    return_to_service: "returned to service",
+  };
+
+  function renderHistory(list, id) {
+    const h = state.history.get(id);
+    let items;
+    if (!h) items = [el("li", { class: "dim" }, "Loading journal…")];
+    else if (h.error) items = [el("li", { class: "dim" }, `Journal unavailable: ${h.error}`)];
+    else if (!h.entries.length) items = [el("li", { class: "dim" }, "No journal entries")];
+    else {
+      items = h.entries.slice(0, 12).map((e) => {
+        const data = e && typeof e.data === "object" && e.data ? e.data : {};
+        let what;
+        if (typeof data.event === "string") {
+          const event = EVENT_WORDS[data.event] || data.event.replace(/_/g, " ");
+          what = `${event} → ${STATE_LABEL[data.to] || data.to || "?"}`;
+        } else if (typeof data.chattering === "boolean") {
+          what = data.chattering ? "started chattering" : "stopped chattering";
+        } else {
+          what = String(e.kind || "");
+        }
+        return el("li", { "data-testid": "history-entry" },
+          el("time", null, fmtTime(e.time)), ` ${what} · ${e.actor || ""}`,
+          typeof data.note === "string" && data.note ? el("q", null, data.note) : null);
+      });
+    }
+    list.replaceChildren(...items);
+  }
+
+  async function loadHistory(id) {
+    try {
+      const entries = asArray(await fetchJSON(`${API}/alarms/${encodeURIComponent(id)}/history?limit=50`));
+      state.history.set(id, { entries, error: null });
+    } catch (err) {
+      state.history.set(id, { entries: [], error: err.message });
+    }
+    invalidate("alarms");
+  }
+
+  let historyTimer = null;
+  function scheduleHistory(id) {
+    if (historyTimer !== null) return;
+    historyTimer = setTimeout(() => {
+      historyTimer = null;
+      if (state.actionsOpen === id) loadHistory(id);
+    }, 300);
+  }
+
+  function updateGroup(g, alarm) {
+    updateRow(g, alarm);
+    const want = [g.row];
+    const consIds = state.expanded.has(alarm.id) ? asArray(alarm.consequences) : [];
+    const keep = new Set(consIds);
+    for (const [cid, tr] of g.cons) {
+      if (!keep.has(cid)) {
+        tr.remove();
+        g.cons.delete(cid);
+      }
+    }
+    let missing = false;
+    for (const cid of consIds) {
+      let tr = g.cons.get(cid);
+      if (!tr) {
+        tr = makeConsequenceRow(cid);
+        g.cons.set(cid, tr);
+      }
+      if (!state.known.has(cid)) missing = true;
+      updateConsequenceRow(tr, cid);
+      want.push(tr);
+    }
+    if (missing) seek(consIds);
+    if (state.actionsOpen === alarm.id) {
+      if (!g.panel) g.panel = makePanel(alarm.id);
+      updatePanel(g.panel, alarm);
+      want.push(g.panel.tr);
+    } else if (g.panel) {
+      g.panel.tr.remove();
+      g.panel = null;
+    }
+    placeInOrder(g.body, want);
+  }
+
+  function placeInOrder(parent, nodes) {
+    nodes.forEach((node, i) => {
+      if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] || null);
+    });
+  }
+
+  function makeFoldBody() {
+    const button = el("button", { type: "button", class: "fold-button", "data-testid": "flood-fold-toggle" });
+    button.addEventListener("click", () => {
+      state.floodExpanded = !state.floodExpanded;
+      invalidate("alarms");
+    });
+    return el("tbody", { class: "fold-group" },
+      el("tr", { class: "fold-row", "data-testid": "flood-folded" },
+        el("td", { colspan: "7" }, el("span", { class: "fold-text" }), button)));
+  }
+
+  function renderFloodBanner() {
+    const banner = $("flood-banner");
+    const flooding = state.floods.filter((f) => f.flood);
+    banner.replaceChildren(...flooding.map((f) => {
+      const count = isNum(f.count) ? f.count : "?";
+      const limit = isNum(f.limit) ? f.limit : "?";
+      return el("div", { class: "flood-line", "data-testid": "flood-line", "data-position": f.position },
+        el("i", { class: "shape", "aria-hidden": "true" }),
+        `ALARM FLOOD — ${f.position}: ${count} alarms in ${fmtWindow(f.window)} (limit ${limit})`);
+    }));
+    banner.hidden = flooding.length === 0;
   }
 
   function renderAlarms() {
-    const body = $("alarm-rows");
-    const alarms = sortedAlarms();
-    const keep = new Set(alarms.map((a) => a.id));
-    for (const [id, tr] of rows) {
+    renderFloodBanner();
+    const table = $("alarm-table");
+    const { items, folded } = alarmsToShow();
+    const visible = state.floodExpanded ? [...items, ...folded] : items;
+    const keep = new Set(visible.map((a) => a.id));
+    for (const [id, g] of groups) {
       if (!keep.has(id)) {
-        tr.remove();
-        rows.delete(id);
+        g.body.remove();
+        groups.delete(id);
       }
     }
-    alarms.forEach((alarm, i) => {
-      let tr = rows.get(alarm.id);
-      if (!tr) {
-        tr = makeRow(alarm.id);
-        rows.set(alarm.id, tr);
+    const order = [];
+    const addGroup = (alarm) => {
+      let g = groups.get(alarm.id);
+      if (!g) {
+        g = makeGroup(alarm.id);
+        groups.set(alarm.id, g);
       }
-      updateRow(tr, alarm);
-      if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
+      updateGroup(g, alarm);
+      order.push(g.body);
+    };
+    items.forEach(addGroup);
+    if (folded.length) {
+      if (!foldBody) foldBody = makeFoldBody();
+      const counts = countByPriority(folded);
+      const parts = PRIORITIES.filter((p) => counts[p] > 0).map((p) => `${counts[p]} ${p}`);
+      const where = [...new Set(folded.map((a) => a.position))].join(", ");
+      const n = folded.length;
+      setText(foldBody.querySelector(".fold-text"), `${n} lower-priority alarm${n === 1 ? "" : "s"}` +
+        ` at ${where} folded during the flood (${parts.join(", ")})`);
+      const button = foldBody.querySelector(".fold-button");
+      setText(button, state.floodExpanded ? "Hide" : "Show");
+      button.setAttribute("aria-expanded", state.floodExpanded ? "true" : "false");
+      order.push(foldBody);
+      if (state.floodExpanded) folded.forEach(addGroup);
+    } else if (foldBody) {
+      foldBody.remove();
+      foldBody = null;
+    }
+    // The table's first child is its <thead>; the groups follow it in order.
+    order.forEach((node, i) => {
+      const at = table.tBodies[i] || null;
+      if (at !== node) table.insertBefore(node, at);
     });
-    $("alarm-empty").hidden = alarms.length > 0;
-    $("alarm-count").textContent = alarms.length ? `(${alarms.length})` : "";
+
+    const removedView = state.view === "removed";
+    const empty = $("alarm-empty");
+    empty.hidden = items.length + folded.length > 0;
+    setText(empty, removedView ? "No alarms off the list" : "No open alarms");
+    const nOpen = state.alarms.size;
+    const nRemoved = state.removed.size;
+    $("alarm-count").textContent = nOpen ? `(${nOpen})` : "";
+    setText($("view-open-count"), `(${nOpen})`);
+    setText($("view-removed-count"), `(${nRemoved})`);
+    $("view-removed").dataset.nonzero = nRemoved > 0 ? "true" : "false";
+    for (const button of [$("view-open"), $("view-removed")]) {
+      button.setAttribute("aria-pressed", button.dataset.view === state.view ? "true" : "false");
+    }
+    $("alarm-table").dataset.view = state.view;
   }
+
+  function setView(view) {
+    if (view === state.view) return;
+    state.view = view;
+    state.actionsOpen = null;
+    invalidate("alarms");
+  }
+
+  function toggleConsequences(id) {
+    if (state.expanded.has(id)) state.expanded.delete(id);
+    else {
+      state.expanded.add(id);
+      loadAllAlarms(); // the consequences as they are now, whatever their state
+    }
+    invalidate("alarms");
+  }
+
+  function toggleActions(id) {
+    if (state.actionsOpen === id) {
+      state.actionsOpen = null;
+      const g = groups.get(id);
+      if (g) g.row.focus();
+    } else {
+      state.actionsOpen = id;
+      state.history.delete(id);
+      loadHistory(id);
+      requestAnimationFrame(() => {
+        const g = groups.get(id);
+        if (g && g.panel) g.panel.note.focus();
+      });
+    }
+    invalidate("alarms");
+  }
+
+  // ---- operator actions -----------------------------------------------------------------
+
+  const OPERATOR_KEY = "nexus.operator";
+  let promptedForName = false;
 
   function operatorName() {
-    const value = $("operator").value.trim();
-    return value || "operator";
+    return $("operator").value.trim();
   }
 
-  async function acknowledge(id) {
-    if (state.pendingAcks.has(id)) return;
-    state.pendingAcks.add(id);
+  function saveOperator() {
+    try {
+      localStorage.setItem(OPERATOR_KEY, operatorName());
+    } catch (_) { /* not remembered, still used */ }
+  }
+
+  // Every action is journalled with its user: no name, no action. Ask once, then insist.
+  function requireOperator() {
+    let name = operatorName();
+    if (!name && !promptedForName) {
+      promptedForName = true;
+      const answer = window.prompt("Your name, for the alarm journal:", "");
+      if (answer && answer.trim()) {
+        $("operator").value = answer.trim().slice(0, 100);
+        saveOperator();
+        name = operatorName();
+      }
+    }
+    if (!name) {
+      setStatus("Enter your name in the Operator field first: every alarm action is recorded with it.", true);
+      $("operator").focus();
+    }
+    return name;
+  }
+
+  let statusTimer = null;
+  function setStatus(text, isError) {
+    const line = $("action-status");
+    line.textContent = text;
+    line.dataset.kind = isError ? "error" : "ok";
+    clearTimeout(statusTimer);
+    if (!isError && text) statusTimer = setTimeout(() => setStatus("", false), STATUS_CLEAR_MS);
+  }
+
+  async function runAction(id, action) {
+    if (state.pending.has(id) || !ACTION[action]) return;
+    const user = requireOperator();
+    if (!user) return;
+    const g = groups.get(id);
+    const panel = g && g.panel;
+    const note = panel ? panel.note.value.trim() : "";
+    const body = { user, note: note || null };
+    if (action === "shelve") {
+      const choice = panel ? panel.duration.value : "3600";
+      if (choice === "one-shot") body.one_shot = true;
+      else body.duration = Number(choice);
+    }
+    state.pending.set(id, action);
     invalidate("alarms");
     try {
-      const alarm = await fetchJSON(`${API}/alarms/${encodeURIComponent(id)}/acknowledge`, {
+      const alarm = await fetchJSON(`${API}/alarms/${encodeURIComponent(id)}/${action}`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ user: operatorName(), note: null }),
+        body: JSON.stringify(body),
       });
-      notice("ack", null);
-      state.pendingAcks.delete(id);
+      if (panel) panel.note.value = "";
+      setStatus(`${ACTION[action].done} ${id} (${STATE_LABEL[alarm.state] || alarm.state})`, false);
       applyAlarm(alarm);
     } catch (err) {
-      notice("ack", `Acknowledge of ${id} failed: ${err.message}`);
-      loadAlarms(); // e.g. someone else acknowledged it first: show the alarm as it now is
+      setStatus(`Could not ${ACTION[action].label.toLowerCase()} ${id}: ${err.message}`, true);
     } finally {
-      state.pendingAcks.delete(id);
+      state.pending.delete(id);
       invalidate("alarms");
     }
+    // Refused or not, show every alarm as it now is (someone else may have acted first).
+    loadAlarms();
+    loadFloods();
+    if (state.actionsOpen === id) loadHistory(id);
   }
 
   function selectAlarm(id) {
-    const alarm = state.alarms.get(id);
+    const alarm = state.known.get(id);
     if (!alarm) return;
     state.selectedAlarm = id;
     const signal = asArray(alarm.signals).find((s) => typeof s === "string");
@@ -828,14 +1470,13 @@
   function bindControls() {
     const operator = $("operator");
     try {
-      const saved = localStorage.getItem("nexus.operator");
+      const saved = localStorage.getItem(OPERATOR_KEY);
       if (saved) operator.value = saved;
-    } catch (_) { /* storage may be disabled; the default name stands */ }
-    operator.addEventListener("change", () => {
-      try {
-        localStorage.setItem("nexus.operator", operatorName());
-      } catch (_) { /* not remembered, still used */ }
-    });
+    } catch (_) { /* storage may be disabled: the operator types a name */ }
+    operator.addEventListener("input", saveOperator);
+    for (const button of [$("view-open"), $("view-removed")]) {
+      button.addEventListener("click", () => setView(button.dataset.view));
+    }
 
     $("signal-select").addEventListener("change", (event) => {
       if (event.target.value) chooseSignal(event.target.value, true);
@@ -867,10 +1508,17 @@
     bindControls();
     invalidate("header", "tiles", "alarms", "signals", "trend");
     renderConn();
-    await Promise.allSettled([loadSite(), loadStatus(), loadAlarms(), loadSignals()]);
+    await Promise.allSettled([loadSite(), loadStatus(), loadAlarms(), loadFloods(), loadSignals()]);
     connect();
     setInterval(tick, 1000);
     setInterval(pollWhileOffline, OFFLINE_POLL_MS);
+    setInterval(() => {
+      if (state.conn.state === "live" && !document.hidden) loadFloods();
+    }, FLOODS_POLL_MS);
+    setInterval(() => {
+      const table = $("alarm-table");
+      table.dataset.blink = table.dataset.blink === "off" ? "on" : "off";
+    }, BLINK_MS);
     setTimeout(trendLoop, TREND_POLL_MS);
   }
 
