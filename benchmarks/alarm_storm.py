@@ -3,6 +3,10 @@
     python benchmarks/alarm_storm.py            # S4 on 3 seeds + 20 randomised cascades
     python benchmarks/alarm_storm.py --runs 40  # more randomised cascades
 
+The defaults are the *report* seeds (cascades from seed 2, S4 on 201-203). Seed 1 (S4 on
+101-103) is the set looked at while the root-cause scoring was developed:
+`nexus eval storm --seed 1` runs it.
+
 Runs the product's own evaluation, `nexus eval storm` (see `safety_nexus.eval.storm` for what is
 measured), and writes benchmarks/results/alarm_storm.json. Target (SPEC, ISA-18.2): at most 10
 alarms shown in any 10 minutes at an operator position, with every ground-truth root cause
@@ -25,7 +29,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="randomised cascades")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=2, help="seed of the randomised cascades")
+    parser.add_argument("--s4-seeds", default="201,202,203", help="seeds of the S4 runs")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
@@ -38,6 +43,8 @@ def main() -> int:
         str(args.runs),
         "--seed",
         str(args.seed),
+        "--s4-seeds",
+        args.s4_seeds,
         "--workers",
         str(args.workers),
         "--out",
