@@ -4,7 +4,6 @@ it sends its own alerts to Nexus's webhook, where they raise and clear external 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -13,18 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from safety_nexus.alarms.alertmanager import external_alerts, parse_webhook
 from safety_nexus.alarms.manager import ExternalAlert
 from safety_nexus.alarms.notify import Notifier, rfc3339, validate
-from safety_nexus.api.app import create_app
 from safety_nexus.core.clock import SystemClock
 from safety_nexus.core.errors import NotFoundError
 from safety_nexus.core.types import Alarm, AlarmState, FindingKind, Priority
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
-from servers import ServerProcess, free_port
+from servers import ServerProcess, free_port, serve_api
 from webhooks import WebhookRecorder
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -187,22 +184,8 @@ def served(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
         RuntimeSettings(site=demo_city, data_dir=tmp_path / "nexus", source="http")
     )
     runtime.start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        assert server.started, "the API server did not start"
-        yield f"http://127.0.0.1:{port}", runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        runtime.stop()
+    with serve_api(runtime) as url:
+        yield url, runtime
 
 
 def test_alertmanager_webhooks_raise_and_clear_external_alarms(

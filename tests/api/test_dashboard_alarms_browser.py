@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 
 from safety_nexus.alarms.manager import ExternalAlert
-from safety_nexus.api.app import create_app
 from safety_nexus.core.types import Finding, FindingKind, Priority, Recovery
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
-from servers import free_port
+from servers import serve_api
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Route
@@ -60,22 +57,8 @@ def served(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
     """The demo city fed by nothing but the test, its API served on 127.0.0.1."""
     runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path, source="http"))
     runtime.start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the API server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}", runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        runtime.stop()
+    with serve_api(runtime) as url:
+        yield url, runtime
 
 
 @pytest.fixture

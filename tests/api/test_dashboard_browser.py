@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from safety_nexus.api.app import create_app
 from safety_nexus.pipeline.builder import RuntimeSettings, SimulatorSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
+from servers import serve_api
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -32,13 +28,6 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live_demo(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
     settings = RuntimeSettings(
@@ -53,22 +42,8 @@ def live_demo(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
     for _ in range(30):  # 300 simulated seconds of warm-up
         runtime.process_frame(source.name, source.sim.step(10))
     runtime.start()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the API server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}", runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        runtime.stop()
+    with serve_api(runtime) as url:
+        yield url, runtime
 
 
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed")

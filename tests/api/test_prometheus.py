@@ -4,7 +4,6 @@ from Debian's real Prometheus, which also scrapes Nexus's own `/metrics`."""
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 import cramjam
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
@@ -22,7 +20,7 @@ from safety_nexus.api.app import create_app
 from safety_nexus.core.errors import ConfigError
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
-from servers import ServerProcess, free_port
+from servers import ServerProcess, free_port, serve_api
 
 T0_MS = 1_780_000_000_000
 WRITE = "/api/v1/prom/write"
@@ -251,22 +249,8 @@ def served(
         RuntimeSettings(site=site, data_dir=tmp_path / "nexus", source="http", idle_tick=1.0)
     )
     runtime.start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        assert server.started, "the API server did not start"
-        yield f"http://127.0.0.1:{port}", runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        runtime.stop()
+    with serve_api(runtime) as url:
+        yield url, runtime
 
 
 def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
