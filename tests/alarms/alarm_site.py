@@ -13,7 +13,7 @@ import numpy as np
 from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import ManualClock
-from safety_nexus.core.types import Criticality, Finding, FindingKind, Recovery, SignalTable
+from safety_nexus.core.types import Criticality, SignalTable
 from safety_nexus.site.graph import DependencyGraph
 from safety_nexus.site.schema import Site
 from safety_nexus.store.sqlite import SqliteStore
@@ -58,25 +58,6 @@ def chain_table() -> SignalTable:
         limit_hi=np.full(n, np.inf),
         criticality=tuple(Criticality(ASSETS[i.split(".")[0]][1]) for i in ids),
     )
-
-
-def finding(signal: str, t: float, kind: FindingKind = FindingKind.LEVEL_SHIFT) -> Finding:
-    return Finding(
-        time=t,
-        signal=signal,
-        asset=signal.split(".")[0],
-        kind=kind,
-        score=2.0,
-        observed=5.0,
-        baseline=4.5,
-        sigma=0.1,
-        unit="u",
-        detector="test",
-    )
-
-
-def recovery(signal: str, t: float, kind: FindingKind = FindingKind.LEVEL_SHIFT) -> Recovery:
-    return Recovery(time=t, signal=signal, asset=signal.split(".")[0], kind=kind)
 
 
 def chain_manager(

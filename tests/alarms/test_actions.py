@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from alarm_site import finding, recovery
 
+from findings import finding, recovery
 from safety_nexus.alarms.manager import AlarmManager, ExternalAlert
 from safety_nexus.core.clock import ManualClock
 from safety_nexus.core.errors import AlarmError

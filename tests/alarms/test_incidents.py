@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from alarm_site import chain_manager, finding, recovery
+from alarm_site import chain_manager
 
+from findings import finding, recovery
 from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import ManualClock

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from findings import finding, recovery
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import ManualClock
 from safety_nexus.core.errors import AlarmError, NotFoundError
@@ -15,7 +16,6 @@ from safety_nexus.core.types import (
     Finding,
     FindingKind,
     Priority,
-    Recovery,
     SignalTable,
 )
 from safety_nexus.store.sqlite import SqliteStore
@@ -40,22 +40,7 @@ def _table() -> SignalTable:
 
 
 def _finding(signal: str, t: float, kind: FindingKind = LEVEL) -> Finding:
-    return Finding(
-        time=t,
-        signal=signal,
-        asset=signal.split(".")[0],
-        kind=kind,
-        score=2.0,
-        observed=5.0,
-        baseline=4.5,
-        sigma=0.1,
-        unit="bar",
-        detector="cusum",
-    )
-
-
-def _recovery(signal: str, t: float, kind: FindingKind = LEVEL) -> Recovery:
-    return Recovery(time=t, signal=signal, asset=signal.split(".")[0], kind=kind)
+    return finding(signal, t, kind, unit="bar")
 
 
 @pytest.fixture
@@ -97,9 +82,9 @@ def test_priority_is_the_highest_criticality_of_contributing_signals(
 
 def test_clears_only_when_every_signal_has_recovered(manager: AlarmManager) -> None:
     manager.on_findings([_finding("pump-1.pressure", 10), _finding("pump-1.flow", 10)])
-    manager.on_recoveries([_recovery("pump-1.pressure", 20)])
+    manager.on_recoveries([recovery("pump-1.pressure", 20)])
     assert manager.get("pump-1:level_shift").state is AlarmState.UNACKNOWLEDGED
-    manager.on_recoveries([_recovery("pump-1.flow", 25)])
+    manager.on_recoveries([recovery("pump-1.flow", 25)])
     a = manager.get("pump-1:level_shift")
     assert a.state is AlarmState.RETURNED_UNACKNOWLEDGED
     assert a.cleared_at == 25
@@ -113,7 +98,7 @@ def test_acknowledge_lifecycle(manager: AlarmManager, store: SqliteStore) -> Non
     assert a.acknowledged_at == 1000.0
     with pytest.raises(AlarmError, match="nothing to acknowledge"):
         manager.acknowledge("pump-1:level_shift", "bob")
-    manager.on_recoveries([_recovery("pump-1.pressure", 1030)])
+    manager.on_recoveries([recovery("pump-1.pressure", 1030)])
     assert manager.get("pump-1:level_shift").state is AlarmState.NORMAL
     assert manager.alarms(open_only=True) == []
     assert len(manager.alarms(open_only=False)) == 1
@@ -126,19 +111,19 @@ def test_acknowledge_lifecycle(manager: AlarmManager, store: SqliteStore) -> Non
 
 def test_returned_unacknowledged_closes_on_acknowledge(manager: AlarmManager) -> None:
     manager.on_findings([_finding("pump-1.pressure", 10)])
-    manager.on_recoveries([_recovery("pump-1.pressure", 11)])
+    manager.on_recoveries([recovery("pump-1.pressure", 11)])
     assert manager.acknowledge("pump-1:level_shift", "alice").state is AlarmState.NORMAL
 
 
 def test_refires_while_returned_and_after_closing(manager: AlarmManager) -> None:
     manager.on_findings([_finding("pump-1.pressure", 10)])
-    manager.on_recoveries([_recovery("pump-1.pressure", 11)])
+    manager.on_recoveries([recovery("pump-1.pressure", 11)])
     manager.on_findings([_finding("pump-1.pressure", 12)])
     a = manager.get("pump-1:level_shift")
     assert a.state is AlarmState.UNACKNOWLEDGED
     assert a.count == 2
     manager.acknowledge(a.id, "alice")
-    manager.on_recoveries([_recovery("pump-1.pressure", 13)])
+    manager.on_recoveries([recovery("pump-1.pressure", 13)])
     manager.on_findings([_finding("pump-1.pressure", 50)])
     again = manager.get(a.id)
     assert again.state is AlarmState.UNACKNOWLEDGED
@@ -156,7 +141,7 @@ def test_unknown_alarm_and_empty_user(manager: AlarmManager) -> None:
 
 
 def test_recovery_without_alarm_is_ignored(manager: AlarmManager) -> None:
-    assert manager.on_recoveries([_recovery("pump-1.pressure", 10)]) == []
+    assert manager.on_recoveries([recovery("pump-1.pressure", 10)]) == []
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -171,7 +156,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert {a.id for a in m2.alarms()} == {"pump-1:level_shift", "core-a1:level_shift"}
     assert m2.get("pump-1:level_shift").state is AlarmState.ACKNOWLEDGED
     # the restored alarm still clears when its signal recovers
-    m2.on_recoveries([_recovery("pump-1.pressure", 20)])
+    m2.on_recoveries([recovery("pump-1.pressure", 20)])
     assert m2.get("pump-1:level_shift").state is AlarmState.NORMAL
     store.close()
 
@@ -191,5 +176,5 @@ def test_open_count_follows_the_list(manager: AlarmManager) -> None:
     manager.on_findings([_finding("pump-1.pressure", 10), _finding("core-a1.cpu_temp", 10)])
     assert manager.open_count() == 2
     manager.acknowledge("pump-1:level_shift", "alice")
-    manager.on_recoveries([_recovery("pump-1.pressure", 2000)])
+    manager.on_recoveries([recovery("pump-1.pressure", 2000)])
     assert manager.open_count() == len(manager.alarms(open_only=True)) == 1

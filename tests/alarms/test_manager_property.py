@@ -7,10 +7,11 @@ from collections import defaultdict
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from alarm_site import chain_manager, chain_site, finding, recovery
+from alarm_site import chain_manager, chain_site
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from findings import finding, recovery
 from safety_nexus.alarms.lifecycle import TRANSITIONS
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import ManualClock

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from safety_nexus.core.types import Finding, FindingKind
+from findings import finding
 from safety_nexus.pipeline.runtime import Runtime
 
 API = "/api/v1"
 
 
 def _raise(runtime: Runtime, signal: str, t: float) -> str:
-    runtime.alarms.process(
-        [
-            Finding(
-                time=t,
-                signal=signal,
-                asset=signal.split(".")[0],
-                kind=FindingKind.LEVEL_SHIFT,
-                score=3.0,
-                observed=2.0,
-                baseline=1.0,
-                sigma=0.1,
-                unit="",
-                detector="test",
-            )
-        ]
-    )
+    runtime.alarms.process([finding(signal, t)])
     return f"{signal.split('.')[0]}:level_shift"
 
 

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from findings import finding, recovery
 from safety_nexus.alarms.manager import ExternalAlert
-from safety_nexus.core.types import Finding, FindingKind, Priority, Recovery
+from safety_nexus.core.types import Priority
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
 from servers import serve_api
@@ -27,17 +29,6 @@ from servers import serve_api
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Route
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 API = "/api/v1"
 FEEDER = "feeder-1:level_shift"  # the root cause; pump-1 and fan-1 are its consequences
 PUMP = "pump-1:level_shift"
@@ -83,25 +74,6 @@ def page(served: tuple[str, Runtime]) -> Iterator[Page]:
             browser.close()
 
 
-def _finding(signal: str, t: float) -> Finding:
-    return Finding(
-        time=t,
-        signal=signal,
-        asset=signal.split(".")[0],
-        kind=FindingKind.LEVEL_SHIFT,
-        score=3.0,
-        observed=2.0,
-        baseline=1.0,
-        sigma=0.1,
-        unit="",
-        detector="test",
-    )
-
-
-def _recovery(signal: str, t: float) -> Recovery:
-    return Recovery(time=t, signal=signal, asset=signal.split(".")[0], kind=FindingKind.LEVEL_SHIFT)
-
-
 def _row(page: Page, alarm_id: str) -> Locator:
     return page.locator(f'[data-testid="alarm-row"][data-alarm-id="{alarm_id}"]')
 
@@ -113,9 +85,9 @@ def _group(page: Page, alarm_id: str) -> Locator:
 def _raise_feeder_group(runtime: Runtime, now: float) -> None:
     runtime.alarms.process(
         [
-            _finding("feeder-1.voltage", now - 30),
-            _finding("pump-1.pressure", now - 29),
-            _finding("fan-1.speed", now - 28),
+            finding("feeder-1.voltage", now - 30),
+            finding("pump-1.pressure", now - 29),
+            finding("fan-1.speed", now - 28),
         ]
     )
 
@@ -127,7 +99,7 @@ def test_states_actions_and_removed_view(page: Page, served: tuple[str, Runtime]
     now = runtime.clock.now()
     # raised after the page loaded: the list learns of them through the stream
     _raise_feeder_group(runtime, now)
-    runtime.alarms.process([_finding("core-b1.cpu_temp", now - 20)])
+    runtime.alarms.process([finding("core-b1.cpu_temp", now - 20)])
 
     feeder = _row(page, FEEDER)
     expect(feeder).to_have_attribute("data-state", "unacknowledged", timeout=10_000)
@@ -191,7 +163,7 @@ def test_states_actions_and_removed_view(page: Page, served: tuple[str, Runtime]
     # an emergency latches: acknowledged, then clear, it waits for a reset
     core.get_by_test_id("ack-button").click()
     expect(core).to_have_attribute("data-state", "acknowledged")
-    runtime.alarms.process(recoveries=[_recovery("core-b1.cpu_temp", runtime.clock.now())])
+    runtime.alarms.process(recoveries=[recovery("core-b1.cpu_temp", runtime.clock.now())])
     expect(core).to_have_attribute("data-state", "latched", timeout=10_000)
     expect(core.get_by_test_id("alarm-state")).to_have_text("Latched")
     expect(core.get_by_test_id("state-note")).to_have_text("needs reset")
@@ -200,7 +172,7 @@ def test_states_actions_and_removed_view(page: Page, served: tuple[str, Runtime]
     assert httpx.get(f"{url}{API}/alarms/{CORE}", timeout=5).json()["state"] == "normal"
 
     # someone else acknowledges first: the server refuses, and the operator is told why
-    runtime.alarms.process([_finding("tunnel-8.pressure_a", runtime.clock.now())])
+    runtime.alarms.process([finding("tunnel-8.pressure_a", runtime.clock.now())])
     tunnel = _row(page, TUNNEL)
     expect(tunnel).to_have_attribute("data-state", "unacknowledged", timeout=10_000)
 
@@ -222,8 +194,8 @@ def test_states_actions_and_removed_view(page: Page, served: tuple[str, Runtime]
 
     # cleared and back within the chatter window: chattering, and annunciated again
     t = runtime.clock.now()
-    runtime.alarms.process(recoveries=[_recovery("tunnel-8.pressure_a", t)])
-    runtime.alarms.process([_finding("tunnel-8.pressure_a", t + 0.001)])
+    runtime.alarms.process(recoveries=[recovery("tunnel-8.pressure_a", t)])
+    runtime.alarms.process([finding("tunnel-8.pressure_a", t + 0.001)])
     expect(tunnel.get_by_test_id("chattering")).to_be_visible(timeout=10_000)
     expect(tunnel).to_have_attribute("data-state", "unacknowledged")
 

@@ -9,21 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from safety_nexus.pipeline.builder import RuntimeSettings, SimulatorSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
 from servers import serve_api
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
