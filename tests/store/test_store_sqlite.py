@@ -111,6 +111,29 @@ def test_a_version_1_database_is_migrated_and_keeps_its_findings(tmp_path: Path)
         assert got.finding == finding(1.0)
 
 
+def test_a_version_4_database_keeps_its_alarms_conditions(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for script in _MIGRATIONS[:4]:
+        conn.executescript(script)
+    for aid, state in (("a:spike", "unacknowledged"), ("b:spike", "returned_unacknowledged")):
+        conn.execute(
+            "INSERT INTO alarms (id, asset, subsystem, kind, priority, state, first_seen,"
+            " last_seen, count, signals, message) VALUES (?, ?, 'water', 'spike', 2, ?, 1.0,"
+            " 2.0, 1, '[]', '')",
+            (aid, aid.split(":")[0], state),
+        )
+    conn.execute("PRAGMA user_version=4")
+    conn.commit()
+    conn.close()
+    with SqliteStore(path) as s:
+        alarms = s.load_alarms()
+    assert alarms["a:spike"].condition  # active before: its condition is kept
+    assert not alarms["b:spike"].condition
+    assert alarms["a:spike"].suppressed_by == []
+    assert alarms["a:spike"].shelved_until is None
+
+
 def test_findings_keep_nan_and_infinity(store: SqliteStore) -> None:
     f = Finding(
         time=1.0,

@@ -91,7 +91,6 @@ from safety_nexus.core.types import (
 )
 from safety_nexus.site.graph import DependencyGraph
 
-DETECTOR_ACTOR = DETECTOR
 ROOT_REASON = "root:"  # suppressed_by entry: "root:<alarm id>"
 MAINTENANCE_REASON = "maintenance:"  # suppressed_by entry: "maintenance:<window id>"
 # Root-cause candidates score at least this share of the best score (see `AlarmManager._group`):
@@ -182,7 +181,6 @@ class _Track:
     raw_since: float = 0.0  # when `raw` last changed
     changes: deque[float] = field(default_factory=deque)  # raw changes, for chatter
     own_priority: Priority = Priority.LOW
-    external: bool = False
 
 
 class AlarmManager:
@@ -321,7 +319,6 @@ class AlarmManager:
                         alert.priority,
                     )
                     track = self._tracks[aid]
-                    track.external = True
                     alarm.count += 1
                     alarm.last_seen = max(alarm.last_seen, alert.time)
                     alarm.message = alert.message or f"{alert.name} ({alert.source})"
@@ -889,7 +886,6 @@ class AlarmManager:
             raw=alarm.condition,
             raw_since=alarm.last_seen,
             own_priority=own,
-            external=alarm.kind is FindingKind.EXTERNAL,
         )
 
     # -- internals: the site ----------------------------------------------------------------

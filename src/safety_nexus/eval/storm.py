@@ -27,7 +27,6 @@ Everything follows from the seed.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -359,4 +358,4 @@ def _time_over(times: Sequence[float], limit: int, until: float) -> float:
         count = np.searchsorted(t, a, side="right") - np.searchsorted(t, a - WINDOW, "right")
         if count > limit:
             total += float(b - a)
-    return total if math.isfinite(total) else 0.0
+    return total
