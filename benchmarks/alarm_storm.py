@@ -3,9 +3,11 @@
     python benchmarks/alarm_storm.py            # S4 on 3 seeds + 20 randomised cascades
     python benchmarks/alarm_storm.py --runs 40  # more randomised cascades
 
-The defaults are the *report* seeds (cascades from seed 2, S4 on 201-203). Seed 1 (S4 on
-101-103) is the set looked at while the root-cause scoring was developed:
-`nexus eval storm --seed 1` runs it.
+    python benchmarks/alarm_storm.py --on-delay 10   # with a 10 s on-delay (own result file)
+
+The defaults are the *report* seeds (cascades from seed 2, S4 on 201-203). Seeds 1 and 2 were
+both looked at while the root-cause scoring was developed; seed 3 (`--seed 3`) was held out
+until the end. `nexus eval storm --seed N` runs any of them.
 
 Runs the product's own evaluation, `nexus eval storm` (see `safety_nexus.eval.storm` for what is
 measured), and writes benchmarks/results/alarm_storm.json. Target (SPEC, ISA-18.2): at most 10
@@ -32,9 +34,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2, help="seed of the randomised cascades")
     parser.add_argument("--s4-seeds", default="201,202,203", help="seeds of the S4 runs")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--on-delay", type=float, default=None, help="alarm on-delay, s (default: the product's)"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "alarm_storm.json"
+    suffix = "" if args.on_delay is None else f".on_delay_{args.on_delay:g}"
+    out = RESULTS / f"alarm_storm{suffix}.json"
     command = [
         str(Path(sys.executable).with_name("nexus")),
         "eval",
@@ -47,6 +53,7 @@ def main() -> int:
         args.s4_seeds,
         "--workers",
         str(args.workers),
+        *([] if args.on_delay is None else ["--on-delay", str(args.on_delay)]),
         "--out",
         str(out),
     ]
@@ -62,10 +69,11 @@ def main() -> int:
     peak = doc["worst_shown_peak_10min"]
     doc["raw_to_shown_peak_ratio"] = peak_raw / peak if peak else None
     out.write_text(json.dumps(doc, indent=2) + "\n")
+    verdict = "PASS" if doc["passed"] else "FAIL"
     print(
-        f"alarm_storm: {doc['runs']} storms; worst 10 min: {peak_raw} raw findings ->"
-        f" {peak} alarms shown (limit {doc['limit_per_10min']}); roots shown"
-        f" {doc['roots_shown']}/{doc['roots_judged']}; {'PASS' if doc['passed'] else 'FAIL'}"
+        f"alarm_storm: {doc['runs']} storms, on-delay {doc['on_delay']:g} s; worst 10 min:"
+        f" {peak_raw} raw findings -> {peak} alarms shown (limit {doc['limit_per_10min']});"
+        f" roots shown {doc['roots_shown']}/{doc['roots_judged']}; {verdict}"
     )
     return 0
 

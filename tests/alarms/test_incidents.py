@@ -160,3 +160,36 @@ def test_a_provider_all_of_whose_dependants_fail_is_the_root(chain: AlarmManager
     chain.process([finding("feeder-1.x", 100.0), finding("feeder-1.y", 100.0)])
     chain.process([finding("pump-1.x", 101.0), finding("pump-1.y", 101.0)])
     assert [a.id for a in chain.alarms()] == ["feeder-1:level_shift"]
+
+
+def test_an_on_delay_lets_the_grouping_settle_before_anything_shows(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    m = chain_manager(store, clock, AlarmConfig(on_delay=10.0))
+    # the pump is seen first; its feeder, upstream, five seconds later
+    m.process([finding("pump-1.x", 100.0), finding("pump-1.y", 100.0)], now=100.0)
+    m.process([finding("feeder-1.x", 105.0), finding("feeder-1.y", 105.0)], now=105.0)
+    assert m.alarms() == []  # both wait out the delay; nothing is suppressed yet either
+    assert store.events(kind="alarm.suppressed") == []
+    # the pump's delay is over first, but the feeder waiting out its own is evidence already
+    m.process(now=110.0)
+    assert m.alarms() == []
+    assert m.get("pump-1:level_shift").root_cause == "feeder-1:level_shift"
+    m.process(now=115.0)
+    assert [a.id for a in m.alarms()] == ["feeder-1:level_shift"]
+    # the pump was never on the list, not even for a moment
+    assert _annunciated(store, "pump-1:level_shift") == 0
+
+
+def test_a_root_on_the_list_keeps_its_place_against_an_equal_rival(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    m = chain_manager(store, clock)
+    m.process([finding("pump-1.x", 100.0), finding("zone-1.x", 111.0)])
+    assert [a.id for a in m.alarms()] == ["pump-1:level_shift"]
+    # the feeder shows a little of the same trouble a minute later, no more broken than the
+    # pump: it does not take the incident over
+    m.process([finding("feeder-1.x", 160.0)])
+    assert {a.id for a in m.alarms()} >= {"pump-1:level_shift"}
+    assert m.get("pump-1:level_shift").root_cause is None
+    assert _annunciated(store, "pump-1:level_shift") == 1

@@ -222,3 +222,15 @@ def test_partners_are_the_other_members_of_redundancy_groups(city: DependencyGra
     assert city.partners("sub-1") == []
     with pytest.raises(NotFoundError):
         city.partners("nowhere")
+
+
+def test_parallel_providers_supply_one_dependant_with_the_same_thing(
+    city: DependencyGraph,
+) -> None:
+    # pumps 4-6 pressurise main-2 together, declared redundant or not
+    assert city.parallel("pump-5") == ["pump-4", "pump-6"]
+    # a water main and a power board both feed a chiller: different supplies, not parallel
+    assert "pdu-1" not in city.parallel("main-3")
+    assert city.parallel("sub-1") == []
+    with pytest.raises(NotFoundError):
+        city.parallel("nowhere")

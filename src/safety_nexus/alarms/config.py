@@ -57,9 +57,19 @@ class AlarmConfig(BaseModel):
         ge=0,
         allow_inf_nan=False,
         description=(
-            "a downstream alarm is a consequence of an upstream one when their onsets are at"
-            " most this far apart beyond the dependency lag (either way: a root cause can be"
-            " detected after its consequences)"
+            "a downstream alarm can be a consequence of an upstream one when its onset is at"
+            " most this long after the upstream one's plus the dependency lag"
+        ),
+    )
+    root_window: float = Field(
+        120.0,
+        ge=0,
+        allow_inf_nan=False,
+        description=(
+            "cause and first effect are seen within this long of each other: a root cause can"
+            " be detected this long after its consequences, a provider feels a dependant's"
+            " trip and a partner takes over a duty within it, and only what began within the"
+            " lag plus this long of an asset's onset is evidence for it as the root"
         ),
     )
 

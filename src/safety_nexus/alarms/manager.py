@@ -13,28 +13,40 @@ asset (a threat to a critical asset is high; the critical asset's own trouble is
 Instrument findings (a stale, flat or coarsened sensor, a disagreement, a phantom) say nothing
 about the process downstream and keep the priority of their signal.
 
-Incidents. Live alarms (on the list, or with their condition active) whose assets are linked
-form one incident. Two assets are linked when one is upstream of the other and the downstream
-one's onset is no earlier than the upstream one's minus `cascade_window` (a root cause can be
-detected late) and no later than the upstream one's plus the graph's lag plus `cascade_window`;
-or when they are partners in a redundancy group (one takes over the other's duty) with onsets
-within `cascade_window`. Trouble travels both ways along a dependency: a provider that fails
+Incidents. Live alarms (on the list, or with their condition active, or waiting out their
+on-delay) whose assets are linked form one incident. Two assets are linked when one is upstream
+of the other and the downstream one's onset is no earlier than the upstream one's minus
+`root_window` (a root cause can be detected a little late; a provider feels a dependant's trip
+at once) and no later than the upstream one's plus the graph's lag plus `cascade_window`
+(trouble takes time to travel); or when they are partners with onsets within `root_window`:
+members of a redundancy group or parallel providers of one dependant (one takes over the
+other's duty or load). Trouble travels both ways along a dependency: a provider that fails
 leaves its dependants short, and a dependant that trips changes its provider's load.
 
 The root of an incident is the asset that best explains the others. Its score is its *breadth*
 (the share of its signals with a finding: a tripped asset is abnormal all over, one that feels
 a neighbour's trouble in a signal or two) times its *coverage* (the share of its direct
 dependants with an alarm, counting itself: a failed provider leaves all of them short), times
-one plus the number of alarmed assets it accounts for (those downstream of it, its direct
-providers, its redundancy partners; none for an asset whose alarms are all about its
-instruments: a sensor gone stale explains nothing elsewhere). Among
-the assets within `ROOT_BAND` of the best score the most upstream wins, then the first. The
-root's first alarm is the incident's root alarm; every other alarm the root is linked to is its
-consequence; what is left forms further incidents the same way. Consequences are *suppressed by
-design* while their root is live. The root carries the highest priority in its incident and
-the list of its consequences, so the operator sees one alarm, the right one, at the priority
-of the worst thing it causes. When a better root arrives later the incident moves under it.
-Grouping is recomputed from the stored alarms, so it survives a restart.
+one plus the number of alarmed assets it accounts for: those downstream of it, its direct
+providers (a load gone), and the partners of it and of what is downstream of it (a duty taken
+over). An asset whose alarms are all about its instruments accounts for none: a sensor gone
+stale explains nothing elsewhere. Two rules keep the choice honest about time. A provider seen
+after its dependant accounts for it only if it is at least as broken (a supply that failed is
+abnormal all over; a provider that shows a little after its dependant tripped only felt the
+load go). And only what began within the lag plus `root_window` of a candidate's onset is
+evidence for it: a later fault elsewhere downstream does not make an old consequence a root.
+Among the assets within `ROOT_BAND` of the best score, a root already on the operators' list
+keeps its place (hysteresis: the picture does not flip on evidence that is merely as good),
+else the most upstream wins, then the first. The root's first alarm is the incident's root
+alarm; every other alarm the root is linked to is its consequence; what is left forms further
+incidents the same way. Consequences are *suppressed by design* while their root is live. The
+root carries the highest priority in its incident and the list of its consequences, so the
+operator sees one alarm, the right one, at the priority of the worst thing it causes. When a
+clearly better root arrives later the incident moves under it. An alarm waiting out its
+`on_delay` counts as evidence (it may turn out to be the root) but annunciates nothing and is
+suppressed by nothing until it is due: the delay is when the grouping settles, and the first
+thing the operator sees is the root. Grouping is recomputed from the stored alarms, so it
+survives a restart.
 
 Noise. A finding that repeats feeds the same alarm (deduplication: one more `count`). The raw
 condition can be delayed (`on_delay`, `off_delay`); an alarm whose raw condition changes
@@ -55,7 +67,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -97,6 +109,9 @@ MAINTENANCE_REASON = "maintenance:"  # suppressed_by entry: "maintenance:<window
 # one abnormal signal fewer than the best, on an asset of five or six signals, is still a
 # candidate, and the most upstream candidate wins.
 ROOT_BAND = 0.8
+# Seconds a provider's trouble may be seen before its dependant's for the dependant's trip to
+# explain it (a load goes at once; the detectors of the two may differ by a sample or two).
+LOAD_SLACK = 5.0
 
 # Findings about the instrument rather than the process: no consequence downstream.
 INSTRUMENT_KINDS = frozenset(
@@ -210,6 +225,7 @@ class AlarmManager:
         self._asset_order: dict[str, int] = {}
         self._per_asset: dict[str, int] = {}
         self._dependants: dict[str, tuple[str, ...]] = {}
+        self._providers: dict[str, tuple[str, ...]] = {}
         self._partners: dict[str, list[str]] = {}
         self._windows: dict[str, MaintenanceWindow] = {}
         self._annunciations: dict[str, deque[float]] = defaultdict(deque)
@@ -620,7 +636,14 @@ class AlarmManager:
             for aid, a in self._alarms.items()
             if wanted.get(aid, (a.condition, 0.0))[0] or a.open
         }
-        self._group(live)
+        # an alarm waiting out its on-delay is evidence for the grouping (it may be the root)
+        # but moves no lifecycle until it is due
+        pending = {
+            aid: a
+            for aid, a in self._alarms.items()
+            if aid not in live and self._tracks[aid].raw and not a.condition
+        }
+        self._group(live | pending, now)
         for aid, alarm in live.items():
             if alarm.root_cause is not None:
                 out[aid].append(ROOT_REASON + alarm.root_cause)
@@ -630,7 +653,7 @@ class AlarmManager:
                     out[aid].append(MAINTENANCE_REASON + window.id)
         return {aid: r for aid, r in out.items() if r or self._alarms[aid].suppressed_by}
 
-    def _group(self, live: dict[str, Alarm]) -> None:
+    def _group(self, live: dict[str, Alarm], now: float) -> None:
         """Incidents over the live alarms (see the module doc); sets root_cause, incident,
         first_out, consequences and the roots' priorities."""
         by_asset: dict[str, list[Alarm]] = defaultdict(list)
@@ -640,15 +663,16 @@ class AlarmManager:
             alarms.sort(key=lambda a: (a.first_seen, -self._tracks[a.id].own_priority, a.id))
         onset = {asset: alarms[0].first_seen for asset, alarms in by_asset.items()}
         window = self.config.cascade_window
+        near = self.config.root_window
 
         def feeds(u: str, x: str) -> bool:
             """`u` is upstream of `x` and their onsets fit the lag (see the module doc)."""
             lag = self._upstream_of(x).get(u)
-            return lag is not None and onset[u] - window <= onset[x] <= onset[u] + lag + window
+            return lag is not None and onset[u] - near <= onset[x] <= onset[u] + lag + window
 
         def partners(a: str, b: str) -> bool:
             """Redundant partners: one takes over the other's duty when it fails."""
-            return b in self._partners_of(a) and abs(onset[a] - onset[b]) <= window
+            return b in self._partners_of(a) and abs(onset[a] - onset[b]) <= near
 
         def linked(a: str, b: str) -> bool:
             return a != b and (feeds(a, b) or feeds(b, a) or partners(a, b))
@@ -670,33 +694,70 @@ class AlarmManager:
         for asset in by_asset:
             members_of[find(asset)].append(asset)
 
+        breadth = {a: self._breadth(a, alarms) for a, alarms in by_asset.items()}
+
+        def claims(u: str, x: str) -> bool:
+            """`u` failing can be why `x` is in trouble: `u` feeds `x`, and if `x` was seen
+            first, `u` is at least as broken (a provider whose supply failed is abnormal all
+            over; one that shows a little after its dependant tripped only felt the load go)."""
+            return feeds(u, x) and (onset[x] >= onset[u] or breadth[u] >= breadth[x])
+
+        def unloads(x: str, u: str) -> bool:
+            """`x` tripping can be why its provider `u` is in trouble: the load goes at once,
+            so `u` was not seen before `x` (beyond `LOAD_SLACK`)."""
+            return feeds(u, x) and onset[u] >= onset[x] - LOAD_SLACK
+
+        def evidence(a: str, b: str) -> bool:
+            """`b`'s trouble began soon enough after `a`'s to tell whether `a` is the root."""
+            return onset[b] <= onset[a] + self._upstream_of(b).get(a, 0.0) + near
+
+        def accounts(a: str, assets: list[str]) -> int:
+            """How many of `assets` `a` failing accounts for: those downstream of it (supply
+            lost), its direct providers (a load gone), and the redundant partners of it and of
+            what is downstream of it (a duty taken over)."""
+            down = {b for b in assets if b != a and claims(a, b) and evidence(a, b)}
+            out = down | {b for b in assets if b in self._providers_of(a) and unloads(a, b)}
+            for x in (a, *down):
+                out |= {r for r in self._partners_of(x) if r in onset and partners(x, r)}
+            out.discard(a)
+            return len(out)
+
         def explains(a: str, b: str) -> bool:
-            """`a` failing accounts for `b`'s alarm: `b` is downstream of it (supply lost), one
-            of its direct providers (a load gone) or a redundant partner (a duty taken over)."""
-            return (
-                feeds(a, b)
-                or (a != b and a in self._dependants_of(b) and feeds(b, a))
-                or (a != b and partners(a, b))
+            """`a` failing accounts for `b`'s trouble (see `accounts`)."""
+            return a != b and (
+                claims(a, b) or (b in self._providers_of(a) and unloads(a, b)) or partners(a, b)
             )
+
+        def held_root(a: str) -> bool:
+            """`a`'s first alarm is a root on the operators' list now."""
+            first = by_asset[a][0]
+            return first.open and first.root_cause is None and first.incident is not None
 
         score: dict[str, float] = {}
         for assets in members_of.values():
             for a in assets:
                 # a sensor gone stale or flat explains nothing about the process elsewhere
                 instrument = all(x.kind in INSTRUMENT_KINDS for x in by_asset[a])
-                accounted = 0 if instrument else sum(1 for b in assets if explains(a, b))
-                breadth = self._breadth(a, by_asset[a])
-                score[a] = (1 + accounted) * breadth * self._coverage(a, by_asset)
+                accounted = 0 if instrument else accounts(a, assets)
+                hit = [d for d in self._dependants_of(a) if d in onset and evidence(a, d)]
+                score[a] = (1 + accounted) * breadth[a] * self._coverage(a, len(hit))
+
         root_of: dict[str, str] = {}
         for assets in members_of.values():
             remaining = set(assets)
             while remaining:
                 # the root: the asset that best explains the others (within ROOT_BAND of the
-                # best), the most upstream of those, then the first
-                best = max(score[a] for a in remaining)
-                broken = [a for a in remaining if score[a] >= ROOT_BAND * best]
-                sources = [a for a in broken if not any(feeds(b, a) for b in broken if b != a)]
-                top = min(sources or broken, key=lambda a: (onset[a], self._order(a)))
+                # best), a root on the list already, else the most upstream, then the first;
+                # a root on the list gives way only to an asset that accounts for it
+                held = [a for a in remaining if held_root(a)]
+                pool = [
+                    a for a in remaining if not held or any(a == h or explains(a, h) for h in held)
+                ]
+                best = max(score[a] for a in pool)
+                broken = [a for a in pool if score[a] >= ROOT_BAND * best]
+                sources = [a for a in broken if not any(claims(b, a) for b in broken if b != a)]
+                kept = [a for a in broken if a in held]
+                top = min(kept or sources or broken, key=lambda a: (onset[a], self._order(a)))
                 explained = {a for a in remaining if a == top or linked(top, a)}
                 for asset in explained:
                     root_of[asset] = top
@@ -731,15 +792,14 @@ class AlarmManager:
         abnormal = {s for a in alarms for s in a.signals}
         return min(1.0, len(abnormal) / total)
 
-    def _coverage(self, asset: str, alarmed: Mapping[str, object]) -> float:
-        """The share of the asset's direct dependants with an alarm, counting the asset itself
-        (so that a provider is never ruled out before its dependants' alarms arrive): a
-        provider that failed leaves all of them short, one that merely feels a dependant's trip
-        few. 1 for an asset nothing depends on."""
+    def _coverage(self, asset: str, hit: int) -> float:
+        """The share of the asset's direct dependants with an alarm (`hit` of them), counting
+        the asset itself (so that a provider is never ruled out before its dependants' alarms
+        arrive): a provider that failed leaves all of them short, one that merely feels a
+        dependant's trip few. 1 for an asset nothing depends on."""
         if self._graph is None or asset not in self._graph.graph:
             return 1.0
-        dependants = self._dependants_of(asset)
-        return (1 + sum(1 for d in dependants if d in alarmed)) / (1 + len(dependants))
+        return (1 + hit) / (1 + len(self._dependants_of(asset)))
 
     def _signals_per_asset(self) -> dict[str, int]:
         if not self._per_asset:
@@ -919,19 +979,37 @@ class AlarmManager:
         return cached
 
     def _dependants_of(self, asset: str) -> tuple[str, ...]:
-        cached = self._dependants.get(asset)
+        return self._neighbours(self._dependants, asset, "dependants")
+
+    def _providers_of(self, asset: str) -> tuple[str, ...]:
+        return self._neighbours(self._providers, asset, "providers")
+
+    def _neighbours(
+        self,
+        cache: dict[str, tuple[str, ...]],
+        asset: str,
+        which: Literal["dependants", "providers"],
+    ) -> tuple[str, ...]:
+        """The asset's direct dependants or providers in the graph (none if it is unknown),
+        looked up once."""
+        cached = cache.get(asset)
         if cached is None:
             graph = self._graph
             known = graph is not None and asset in graph.graph
-            cached = tuple(graph.dependants(asset)) if graph is not None and known else ()
-            self._dependants[asset] = cached
+            cached = tuple(getattr(graph, which)(asset)) if graph is not None and known else ()
+            cache[asset] = cached
         return cached
 
     def _partners_of(self, asset: str) -> list[str]:
         cached = self._partners.get(asset)
         if cached is None:
             graph = self._graph
-            cached = graph.partners(asset) if graph is not None and asset in graph.graph else []
+            known = graph is not None and asset in graph.graph
+            cached = (
+                sorted({*graph.partners(asset), *graph.parallel(asset)})
+                if graph is not None and known
+                else []
+            )
             self._partners[asset] = cached
         return cached
 

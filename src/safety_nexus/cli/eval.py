@@ -141,6 +141,15 @@ def storm(
         int, typer.Option("--limit", min=1, help="Most alarms shown in any 10 minutes.")
     ] = 10,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes.")] = 1,
+    on_delay: Annotated[
+        float | None,
+        typer.Option(
+            "--on-delay",
+            min=0,
+            help="Alarm on-delay in seconds (default: the alarm settings' default).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write the result (per run too) as JSON."),
@@ -149,6 +158,7 @@ def storm(
     """Alarm storms: raw findings against alarms shown per 10 minutes at each operator
     position, and whether every ground-truth root cause was shown (S4 and randomised
     cascades on the simulated site)."""
+    from safety_nexus.alarms.config import AlarmConfig
     from safety_nexus.eval.storm import StormRun, random_plans, run_all, s4_plans
     from safety_nexus.site.load import load_file
 
@@ -175,7 +185,10 @@ def storm(
             def done(r: StormRun) -> None:
                 progress.advance(task)
 
-            summary = run_all(site_doc, plans, limit=limit, on_done=done, workers=workers)
+            config = AlarmConfig() if on_delay is None else AlarmConfig(on_delay=on_delay)
+            summary = run_all(
+                site_doc, plans, limit=limit, on_done=done, workers=workers, alarm_config=config
+            )
         elapsed = time.perf_counter() - started
     except NexusError as exc:
         raise fail(exc, USAGE) from exc
@@ -212,5 +225,10 @@ def storm(
         f" ({elapsed:.0f} s)"
     )
     if out is not None:
-        doc = {"seconds": elapsed, "site": str(site or default_site()), **summary.to_dict()}
+        doc = {
+            "seconds": elapsed,
+            "site": str(site or default_site()),
+            "on_delay": config.on_delay,
+            **summary.to_dict(),
+        }
         out.write_text(json.dumps(doc, indent=2) + "\n")

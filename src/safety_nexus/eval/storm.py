@@ -232,7 +232,7 @@ def run_storm(
             result = bank.process(frame)
             findings = without_statistics(result.findings, readbacks)
             # the manager sees each second as the live pipeline does, row by row
-            _feed(manager, clock, findings, result.recoveries, float(frame.times[-1]))
+            _feed(manager, clock, findings, result.recoveries, frame.times.tolist())
             finding_times += [f.time for f in findings]
             raised |= {f"{f.asset}:{f.kind.value}" for f in findings}
         annunciated = store.events(kind="alarm.unacknowledged", since=watch_from, limit=1_000_000)
@@ -251,7 +251,7 @@ def run_storm(
             demoted = any(
                 e.data.get("asset") == cascade.asset
                 and str(e.data.get("root_cause", cascade.asset)).split(":")[0] != cascade.asset
-                and run.at <= e.time <= end
+                and run.at <= e.time < end  # a fault is active on [at, end)
                 for e in moved
             )
             as_root = [
@@ -323,17 +323,19 @@ def _feed(
     clock: ManualClock,
     findings: Sequence[Finding],
     recoveries: Sequence[Recovery],
-    end: float,
+    ticks: Sequence[float],
 ) -> None:
-    """Hand a frame's findings and recoveries to the manager one time stamp at a time."""
-    times = sorted({f.time for f in findings} | {r.time for r in recoveries})
-    for t in times:
+    """Hand a frame's findings and recoveries to the manager one time stamp at a time, and
+    let every tick of the frame pass as a live pipeline fed once a tick would (delays and
+    shelves run out on time)."""
+    by_time: dict[float, tuple[list[Finding], list[Recovery]]] = {t: ([], []) for t in ticks}
+    for f in findings:
+        by_time.setdefault(f.time, ([], []))[0].append(f)
+    for r in recoveries:
+        by_time.setdefault(r.time, ([], []))[1].append(r)
+    for t in sorted(by_time):
         clock.set(t)
-        manager.process(
-            [f for f in findings if f.time == t], [r for r in recoveries if r.time == t], now=t
-        )
-    clock.set(end)
-    manager.tick(end)
+        manager.process(*by_time[t], now=t)
 
 
 def _peak(times: Sequence[float]) -> int:

@@ -147,6 +147,19 @@ class DependencyGraph:
             {m for g in self._groups_of[asset] for m in self._groups[g] if m != asset}
         )
 
+    def parallel(self, asset: str) -> list[str]:
+        """The assets that supply a dependant of `asset` with what `asset` supplies it (the
+        same kind of dependency): parallel providers share that dependant's load, so one of
+        them failing shifts its share onto the others, declared redundant or not."""
+        self._check(asset)
+        out: set[str] = set()
+        for dependant in self._graph.successors(asset):
+            kinds = set(self._graph.edges[asset, dependant]["kinds"])
+            for other in self._graph.predecessors(dependant):
+                if other != asset and kinds & set(self._graph.edges[other, dependant]["kinds"]):
+                    out.add(other)
+        return self._sorted(out)
+
     def downstream(self, asset: str) -> dict[str, float]:
         """Every asset that depends on `asset`, directly or not, with the earliest time trouble
         at `asset` can arrive there: the shortest cumulative lag over all paths. `asset` itself
