@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +40,6 @@ def _table() -> SignalTable:
 
 def _finding(signal: str, t: float, kind: FindingKind = LEVEL) -> Finding:
     return finding(signal, t, kind, unit="bar")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "nexus.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture

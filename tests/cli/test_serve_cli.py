@@ -18,16 +18,23 @@ class _Stop(NexusError):
     """Raised by the stand-in builder: the test needs the settings, not a server."""
 
 
-def test_tolerance_and_parse_workers_reach_the_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_city: Path
-) -> None:
-    seen: list[RuntimeSettings] = []
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[RuntimeSettings]:
+    """The settings `nexus serve` builds its runtime from, one per invocation (no server
+    starts)."""
+    taken: list[RuntimeSettings] = []
 
     def build(settings: RuntimeSettings) -> None:
-        seen.append(settings)
+        taken.append(settings)
         raise _Stop("settings taken")
 
     monkeypatch.setattr("safety_nexus.cli.serve.build_runtime", build)
+    return taken
+
+
+def test_tolerance_and_parse_workers_reach_the_settings(
+    seen: list[RuntimeSettings], tmp_path: Path, demo_city: Path
+) -> None:
     args = ["serve", "--site", str(demo_city), "--data-dir", str(tmp_path)]
     result = runner.invoke(app, [*args, "--reorder-tolerance", "0.1", "--parse-workers", "0"])
     assert result.exit_code == 1
@@ -47,15 +54,8 @@ def test_bad_values_are_refused_naming_the_option(option: str, value: str) -> No
 
 
 def test_notify_file_reaches_the_settings_and_a_bad_one_is_refused(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_city: Path
+    seen: list[RuntimeSettings], tmp_path: Path, demo_city: Path
 ) -> None:
-    seen: list[RuntimeSettings] = []
-
-    def build(settings: RuntimeSettings) -> None:
-        seen.append(settings)
-        raise _Stop("settings taken")
-
-    monkeypatch.setattr("safety_nexus.cli.serve.build_runtime", build)
     notify = tmp_path / "notify.yaml"
     notify.write_text(
         "receivers: [{name: ops, webhook: {url: 'http://127.0.0.1:9/hook'}}]\n"
