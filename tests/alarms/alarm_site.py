@@ -63,11 +63,14 @@ def chain_table() -> SignalTable:
 def chain_manager(
     store: SqliteStore, clock: ManualClock, config: AlarmConfig | None = None
 ) -> AlarmManager:
+    """The chain's alarm manager. Without a config, `on_delay` is 0 (an alarm shows when its
+    finding arrives): most alarm tests are about something else; a test that passes its own
+    config gets the product's defaults for what it does not set, the 10 s on-delay included."""
     return AlarmManager(
         chain_table(),
         store,
         clock,
         graph=DependencyGraph(chain_site()),
-        config=config,
+        config=config if config is not None else AlarmConfig(on_delay=0.0),
         restored=store.load_alarms().values(),
     )

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from safety_nexus.alarms.alertmanager import external_alerts, parse_webhook
+from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import ExternalAlert
 from safety_nexus.alarms.notify import Notifier, rfc3339, validate
 from safety_nexus.core.clock import SystemClock
@@ -179,9 +180,15 @@ def test_nexus_alarms_fire_and_resolve_in_alertmanager(
 
 @pytest.fixture
 def served(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
-    """Nexus behind uvicorn on a free port."""
+    """Nexus behind uvicorn on a free port (no on-delay: an external alert shows when it
+    arrives)."""
     runtime = build_runtime(
-        RuntimeSettings(site=demo_city, data_dir=tmp_path / "nexus", source="http")
+        RuntimeSettings(
+            site=demo_city,
+            data_dir=tmp_path / "nexus",
+            source="http",
+            alarms=AlarmConfig(on_delay=0.0),
+        )
     )
     runtime.start()
     with serve_api(runtime) as url:

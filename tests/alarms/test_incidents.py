@@ -113,7 +113,7 @@ def test_consequences_come_back_when_their_root_is_gone(
 def test_an_old_upstream_alarm_does_not_swallow_a_new_fault(
     store: SqliteStore, clock: ManualClock
 ) -> None:
-    chain = chain_manager(store, clock, AlarmConfig(cascade_window=300.0))
+    chain = chain_manager(store, clock, AlarmConfig(on_delay=0.0, cascade_window=300.0))
     chain.process([finding("sub-1.x", 100.0)])
     # an hour later, a fault at the pump that the substation's old trouble cannot explain
     chain.process([finding("pump-1.x", 3700.0)])

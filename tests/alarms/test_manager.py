@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from findings import finding, recovery
+from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import AlarmManager
 from safety_nexus.core.clock import ManualClock
 from safety_nexus.core.errors import AlarmError, NotFoundError
@@ -20,6 +21,7 @@ from safety_nexus.core.types import (
 from safety_nexus.store.sqlite import SqliteStore
 
 LEVEL = FindingKind.LEVEL_SHIFT
+NO_DELAY = AlarmConfig(on_delay=0.0)  # these tests are about the lifecycle: alarms show at once
 
 
 def _table() -> SignalTable:
@@ -44,7 +46,7 @@ def _finding(signal: str, t: float, kind: FindingKind = LEVEL) -> Finding:
 
 @pytest.fixture
 def manager(store: SqliteStore) -> AlarmManager:
-    return AlarmManager(_table(), store, ManualClock(1000.0))
+    return AlarmManager(_table(), store, ManualClock(1000.0), config=NO_DELAY)
 
 
 def test_one_alarm_per_asset_and_kind(manager: AlarmManager) -> None:
@@ -138,13 +140,15 @@ def test_recovery_without_alarm_is_ignored(manager: AlarmManager) -> None:
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "nexus.db")
-    m = AlarmManager(_table(), store, ManualClock(0.0))
+    m = AlarmManager(_table(), store, ManualClock(0.0), config=NO_DELAY)
     m.on_findings([_finding("pump-1.pressure", 10), _finding("core-a1.cpu_temp", 10, LEVEL)])
     m.acknowledge("pump-1:level_shift", "alice")
     store.close()
 
     store = SqliteStore(tmp_path / "nexus.db")
-    m2 = AlarmManager(_table(), store, ManualClock(0.0), restored=store.load_alarms().values())
+    m2 = AlarmManager(
+        _table(), store, ManualClock(0.0), config=NO_DELAY, restored=store.load_alarms().values()
+    )
     assert {a.id for a in m2.alarms()} == {"pump-1:level_shift", "core-a1:level_shift"}
     assert m2.get("pump-1:level_shift").state is AlarmState.ACKNOWLEDGED
     # the restored alarm still clears when its signal recovers

@@ -44,11 +44,31 @@ def test_on_delay_ignores_a_blip_and_alarms_a_lasting_condition(
     assert m.get(CORE).state is AlarmState.UNACKNOWLEDGED
 
 
+def test_by_default_a_condition_must_hold_ten_seconds_to_alarm(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    assert AlarmConfig().on_delay == 10.0  # ISA-18.2 practice
+    m = chain_manager(store, clock, AlarmConfig())
+    m.process([finding("core-1.x", 100.0)])
+    m.process([], [recovery("core-1.x", 109.9)])  # held for less than 10 s
+    m.tick(200.0)
+    assert _annunciations(store) == []
+    assert m.alarms() == []
+    m.process([finding("core-1.x", 300.0)])
+    m.tick(309.9)
+    assert m.alarms() == []
+    m.tick(310.0)  # held for 10 s: it alarms
+    assert [a.id for a in m.alarms()] == [CORE]
+    assert _annunciations(store, CORE) == [310.0]
+
+
 def test_off_delay_holds_the_alarm_through_a_short_recovery(
     store: SqliteStore, clock: ManualClock
 ) -> None:
     # (four changes in 70 s would be chatter, held longer: see the next test)
-    m = chain_manager(store, clock, AlarmConfig(off_delay=60.0, chatter_transitions=5))
+    m = chain_manager(
+        store, clock, AlarmConfig(on_delay=0.0, off_delay=60.0, chatter_transitions=5)
+    )
     m.process([finding("core-1.x", 100.0)])
     m.process([], [recovery("core-1.x", 120.0)], now=150.0)
     assert m.get(CORE).state is AlarmState.UNACKNOWLEDGED  # not clear long enough yet
@@ -102,7 +122,9 @@ def _independent(m: AlarmManager, t: float, i: int) -> None:
 def test_flood_begins_above_ten_in_ten_minutes_and_ends(
     store: SqliteStore, clock: ManualClock
 ) -> None:
-    m = chain_manager(store, clock, AlarmConfig(positions={"utilities": ["power", "water"]}))
+    m = chain_manager(
+        store, clock, AlarmConfig(on_delay=0.0, positions={"utilities": ["power", "water"]})
+    )
     m.process([finding("sub-1.x", 90.0)])
     for i in range(11):
         clock.set(100.0 + 30 * i + 2)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.api.app import create_app
 from safety_nexus.pipeline.builder import RuntimeSettings, SimulatorSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
@@ -13,8 +14,16 @@ from safety_nexus.pipeline.runtime import Runtime
 
 @pytest.fixture
 def http_runtime(tmp_path: Path, demo_city: Path) -> Iterator[Runtime]:
-    """The demo city fed only by HTTP, with the pipeline worker running."""
-    runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path, source="http"))
+    """The demo city fed only by HTTP, with the pipeline worker running; no on-delay (the API
+    tests raise alarms and act on them at once)."""
+    runtime = build_runtime(
+        RuntimeSettings(
+            site=demo_city,
+            data_dir=tmp_path,
+            source="http",
+            alarms=AlarmConfig(on_delay=0.0),
+        )
+    )
     runtime.start()
     yield runtime
     runtime.stop()

@@ -20,6 +20,7 @@ import pytest
 
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from findings import finding, recovery
+from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import ExternalAlert
 from safety_nexus.core.types import Priority
 from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
@@ -45,8 +46,16 @@ pytestmark = [
 
 @pytest.fixture
 def served(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
-    """The demo city fed by nothing but the test, its API served on 127.0.0.1."""
-    runtime = build_runtime(RuntimeSettings(site=demo_city, data_dir=tmp_path, source="http"))
+    """The demo city fed by nothing but the test, its API served on 127.0.0.1; no on-delay,
+    so an alarm is raised the moment the test reports its finding."""
+    runtime = build_runtime(
+        RuntimeSettings(
+            site=demo_city,
+            data_dir=tmp_path,
+            source="http",
+            alarms=AlarmConfig(on_delay=0.0),
+        )
+    )
     runtime.start()
     with serve_api(runtime) as url:
         yield url, runtime
@@ -277,7 +286,7 @@ def test_flood_banner_folds_lower_priorities(page: Page, served: tuple[str, Runt
             "position": "control-room",
             "flood": True,
             "count": 13,  # the root and the twelve; its consequences were never annunciated
-            "since": pytest.approx(now - 39),
+            "since": pytest.approx(now - 39, abs=1e-3),
             "window": 600.0,
             "limit": 10,
         }

@@ -51,7 +51,8 @@ def _runtime(site: Path, data: Path, **kw: object) -> Runtime:
 
 @pytest.fixture
 def runtime(site: Path, tmp_path: Path) -> Iterator[Runtime]:
-    rt = _runtime(site, tmp_path / "data")
+    # no on-delay: a phantom's alarm is checked right after the intake has processed it
+    rt = _runtime(site, tmp_path / "data", alarms={"on_delay": 0.0})
     rt.start()
     yield rt
     rt.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import ExternalAlert
 from safety_nexus.alarms.notify import validate
 from safety_nexus.core.types import Priority
@@ -31,7 +32,14 @@ def _settings(tmp_path: Path, demo_city: Path, url: str) -> RuntimeSettings:
             "routes": [{"min_priority": "high", "receivers": ["ops"]}],
         }
     )
-    return RuntimeSettings(site=demo_city, data_dir=tmp_path, source="http", notify=notify)
+    # no on-delay: these tests are about the notifier, which is told when an alarm fires
+    return RuntimeSettings(
+        site=demo_city,
+        data_dir=tmp_path,
+        source="http",
+        notify=notify,
+        alarms=AlarmConfig(on_delay=0.0),
+    )
 
 
 def _alert(firing: bool, priority: Priority = Priority.HIGH) -> ExternalAlert:

@@ -3,9 +3,9 @@
 Strict like every configuration: unknown keys are refused and every value is range-checked, so a
 typo in a site's alarm settings fails at start with the field named. Times are seconds.
 
-The defaults follow ISA-18.2 and EEMUA 191 practice: a flood is more than 10 alarms in 10
-minutes at one operator position; an alarm that changes state 3 times in a minute is
-chattering; a shelf lasts at most a shift.
+The defaults follow ISA-18.2 and EEMUA 191 practice: a condition must hold 10 s before it
+alarms (on-delay); a flood is more than 10 alarms in 10 minutes at one operator position; an
+alarm that changes state 3 times in a minute is chattering; a shelf lasts at most a shift.
 """
 
 from __future__ import annotations
@@ -33,7 +33,13 @@ class AlarmConfig(BaseModel):
     )
     max_shelve: float = Field(8 * 3600.0, gt=0, allow_inf_nan=False)
     on_delay: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="a condition must hold this long to alarm"
+        10.0,
+        ge=0,
+        allow_inf_nan=False,
+        description=(
+            "a condition must hold this long to alarm; the default, 10 s, follows ISA-18.2"
+            " practice (0: an alarm shows as soon as its finding arrives)"
+        ),
     )
     off_delay: float = Field(
         0.0, ge=0, allow_inf_nan=False, description="a condition must be clear this long to clear"
