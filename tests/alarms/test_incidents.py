@@ -71,7 +71,9 @@ def test_a_late_root_cause_takes_its_consequences_under_it(
 
 def test_grouping_survives_a_restart(store: SqliteStore, clock: ManualClock) -> None:
     first = chain_manager(store, clock)
-    first.process([finding("sub-1.x", 100.0), finding("pump-1.x", 103.0)])
+    first.process(
+        [finding("sub-1.x", 100.0), finding("feeder-1.x", 101.0), finding("pump-1.x", 103.0)]
+    )
     before = {a.id: (a.state, a.root_cause) for a in first.alarms(view="all")}
     again = chain_manager(store, clock)
     assert {a.id: (a.state, a.root_cause) for a in again.alarms(view="all")} == before
@@ -95,18 +97,25 @@ def test_consequences_come_back_when_their_root_is_gone(
     chain: AlarmManager, clock: ManualClock
 ) -> None:
     chain.process(
-        [finding("sub-1.x", 100.0), finding("pump-1.x", 103.0), finding("zone-1.x", 113.0)]
+        [
+            finding("sub-1.x", 100.0),
+            finding("feeder-1.x", 101.0),
+            finding("pump-1.x", 103.0),
+            finding("zone-1.x", 113.0),
+        ]
     )
     chain.process([], [recovery("zone-1.x", 150.0)])  # this one recovered under its root
-    chain.process([], [recovery("sub-1.x", 200.0)])
+    chain.process([], [recovery("sub-1.x", 200.0), recovery("feeder-1.x", 200.0)])
     assert chain.get("sub-1:level_shift").state is AlarmState.RETURNED_UNACKNOWLEDGED
     # the root is still on the list (unacknowledged): its consequences stay under it
     assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
     clock.set(210.0)
     chain.acknowledge("sub-1:level_shift", "ann")
-    # the pump is still abnormal: now it is its own alarm; the zone closed quietly
+    # the pump is still abnormal: now it is its own alarm; the feeder and the zone closed
+    # quietly
     assert [a.id for a in chain.alarms()] == ["pump-1:level_shift"]
     assert chain.get("pump-1:level_shift").state is SHOWN
+    assert chain.get("feeder-1:level_shift").state is AlarmState.NORMAL
     assert chain.get("zone-1:level_shift").state is AlarmState.NORMAL
 
 
@@ -119,6 +128,56 @@ def test_an_old_upstream_alarm_does_not_swallow_a_new_fault(
     chain.process([finding("pump-1.x", 3700.0)])
     assert {a.id for a in chain.alarms()} == {"sub-1:level_shift", "pump-1:level_shift"}
     assert chain.get("pump-1:level_shift").root_cause is None
+
+
+def test_trouble_reaches_a_dependant_only_through_a_provider_in_trouble(
+    chain: AlarmManager,
+) -> None:
+    # a minor alarm at the substation, then the pump trips while the feeder between them is
+    # quiet: the substation's trouble did not reach the pump, the pump is a fault of its own
+    chain.process([finding("sub-1.x", 100.0)])
+    chain.process([finding("pump-1.x", 110.0), finding("pump-1.y", 110.0)])
+    assert {a.id for a in chain.alarms()} == {"sub-1:level_shift", "pump-1:level_shift"}
+    assert chain.get("pump-1:level_shift").root_cause is None
+    # once the feeder shows the same trouble, the path is there: one incident again
+    chain.process([finding("feeder-1.x", 115.0), finding("feeder-1.y", 115.0)])
+    assert chain.get("pump-1:level_shift").root_cause is not None
+
+
+def test_late_trouble_is_a_slow_consequence_only_of_an_asset_as_broken(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    # beyond the root window (lag + 120 s) but within the cascade window (900 s)
+    minor = chain_manager(store, clock)
+    minor.process([finding("sub-1.x", 100.0)])
+    # five minutes later the feeder trips all over: an old one-signal alarm upstream does not
+    # explain it
+    minor.process([finding("feeder-1.x", 400.0), finding("feeder-1.y", 400.0)])
+    assert minor.get("feeder-1:level_shift").root_cause is None
+
+    # a substation that failed all over explains what its feeder shows a while later
+    tripped = chain_manager(store, clock)
+    tripped.process([finding("sub-1.x", 1000.0), finding("sub-1.y", 1000.0)])
+    tripped.process([finding("feeder-1.x", 1300.0)])
+    assert tripped.get("feeder-1:level_shift").root_cause == "sub-1:level_shift"
+
+
+def test_new_trouble_leads_over_an_old_alarm_of_the_asset_left_to_acknowledge(
+    chain: AlarmManager, store: SqliteStore
+) -> None:
+    chain.process([finding("sub-1.x", 100.0, FindingKind.VARIANCE)])
+    chain.process([], [recovery("sub-1.x", 110.0, FindingKind.VARIANCE)])
+    assert chain.get("sub-1:variance").state is AlarmState.RETURNED_UNACKNOWLEDGED
+    # minutes later the substation trips, and its feeder with it
+    chain.process([finding("sub-1.x", 400.0), finding("sub-1.y", 400.0)])
+    chain.process([finding("feeder-1.x", 401.0), finding("feeder-1.y", 401.0)])
+    trip = chain.get("sub-1:level_shift")
+    assert trip.state is SHOWN
+    assert trip.root_cause is None
+    assert _annunciated(store, "sub-1:level_shift") == 1
+    assert chain.get("feeder-1:level_shift").root_cause == "sub-1:level_shift"
+    # the old alarm, clear, is folded under the asset's new trouble: one alarm on the list
+    assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
 
 
 def test_unrelated_assets_are_separate_incidents(chain: AlarmManager) -> None:

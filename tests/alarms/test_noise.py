@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from alarm_site import chain_manager
 
 from findings import finding, recovery
 from safety_nexus.alarms.config import AlarmConfig
-from safety_nexus.alarms.manager import AlarmManager, MaintenanceWindow
+from safety_nexus.alarms.manager import AlarmManager, ExternalAlert, MaintenanceWindow
 from safety_nexus.core.clock import ManualClock
-from safety_nexus.core.types import AlarmState, FindingKind
+from safety_nexus.core.types import AlarmState, FindingKind, Priority
 from safety_nexus.store.sqlite import SqliteStore
 
 CORE = "core-1:level_shift"
@@ -60,6 +62,35 @@ def test_by_default_a_condition_must_hold_ten_seconds_to_alarm(
     m.tick(310.0)  # held for 10 s: it alarms
     assert [a.id for a in m.alarms()] == [CORE]
     assert _annunciations(store, CORE) == [310.0]
+
+
+def test_an_alarm_waiting_out_its_on_delay_survives_a_restart(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    before = chain_manager(store, clock, AlarmConfig())
+    before.process([finding("core-1.x", 100.0)], now=105.0)
+    assert before.alarms() == []
+    # the product restarts; the detector does not report the same trouble again
+    after = chain_manager(store, clock, AlarmConfig())
+    after.tick(109.9)
+    assert after.alarms() == []
+    after.tick(110.0)  # the delay runs on from the finding, not from the restart
+    assert [a.id for a in after.alarms()] == [CORE]
+    assert _annunciations(store, CORE) == [110.0]
+    assert after.get(CORE).pending_since is None
+    # and its recovery still clears it
+    after.process([], [recovery("core-1.x", 120.0)], now=120.0)
+    assert not after.get(CORE).condition
+
+
+def test_an_external_alert_is_not_delayed_again(store: SqliteStore, clock: ManualClock) -> None:
+    # Alertmanager has waited out the rule's `for` already
+    m = chain_manager(store, clock, AlarmConfig(off_delay=60.0))
+    alert = ExternalAlert("DiskFull", "core-1", 100.0, True, Priority.HIGH)
+    m.on_external([alert])
+    assert [a.id for a in m.alarms()] == ["core-1:external:DiskFull"]
+    m.on_external([replace(alert, time=130.0, firing=False)])
+    assert not m.get("core-1:external:DiskFull").condition
 
 
 def test_off_delay_holds_the_alarm_through_a_short_recovery(

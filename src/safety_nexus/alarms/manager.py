@@ -14,14 +14,20 @@ Instrument findings (a stale, flat or coarsened sensor, a disagreement, a phanto
 about the process downstream and keep the priority of their signal.
 
 Incidents. Live alarms (on the list, or with their condition active, or waiting out their
-on-delay) whose assets are linked form one incident. Two assets are linked when one is upstream
-of the other and the downstream one's onset is no earlier than the upstream one's minus
-`root_window` (a root cause can be detected a little late; a provider feels a dependant's trip
-at once) and no later than the upstream one's plus the graph's lag plus `cascade_window`
-(trouble takes time to travel); or when they are partners with onsets within `root_window`:
-members of a redundancy group or parallel providers of one dependant (one takes over the
-other's duty or load). Trouble travels both ways along a dependency: a provider that fails
-leaves its dependants short, and a dependant that trips changes its provider's load.
+on-delay) whose assets are linked form one incident. An asset's onset is that of its first live
+alarm, unless that one had cleared before the asset's present trouble began (it is on the list
+only to be acknowledged). Two assets are linked when one is upstream of the other, the trouble
+had a way between them (the upstream one is a direct provider of the downstream one, or a
+provider of it on the way is in trouble too, or they are one incident already), and the
+downstream one's onset is no earlier than the upstream one's minus `root_window` (a root cause
+can be detected a little late; a provider feels a dependant's trip at once) and no later than
+the upstream one's plus the graph's lag plus `cascade_window` (trouble takes time to travel);
+trouble that arrives later than the lag plus `root_window` is linked only to an upstream asset
+at least as broken (see breadth below: a failed provider's slow consequence, not a fresh fault
+under an old, minor alarm). Partners are linked too when their onsets are within
+`root_window`: members of a redundancy group or parallel providers of one dependant (one takes
+over the other's duty or load). Trouble travels both ways along a dependency: a provider that
+fails leaves its dependants short, and a dependant that trips changes its provider's load.
 
 The root of an incident is the asset that best explains the others. Its score is its *breadth*
 (the share of its signals with a finding: a tripped asset is abnormal all over, one that feels
@@ -46,10 +52,11 @@ clearly better root arrives later the incident moves under it. An alarm waiting 
 `on_delay` counts as evidence (it may turn out to be the root) but annunciates nothing and is
 suppressed by nothing until it is due: the delay is when the grouping settles, and the first
 thing the operator sees is the root. Grouping is recomputed from the stored alarms, so it
-survives a restart.
+survives a restart, and so does an alarm waiting out its delay (`pending_since`).
 
 Noise. A finding that repeats feeds the same alarm (deduplication: one more `count`). The raw
-condition can be delayed (`on_delay`, `off_delay`); an alarm whose raw condition changes
+condition can be delayed (`on_delay`, `off_delay`; not an external alert's, which the
+system that raised it has delayed already); an alarm whose raw condition changes
 `chatter_transitions` times within `chatter_window` is *chattering*: it is flagged and does not
 clear until its condition has stayed clear for `chatter_hold`. The deadband is the detectors':
 a limit finding recovers only inside the limit by `limit_hysteresis`. A position in *flood*
@@ -551,11 +558,14 @@ class AlarmManager:
         life = track.life
         if track.raw == life.condition:
             return life.condition, track.raw_since
+        alarm = self._alarms[aid]
+        # an external alert was delayed by the system that raised it (Alertmanager's `for`)
+        external = alarm.kind is FindingKind.EXTERNAL
         if track.raw:
-            due = track.raw_since + self.config.on_delay
+            due = track.raw_since + (0.0 if external else self.config.on_delay)
         else:
-            hold = self.config.chatter_hold if self._alarms[aid].chattering else 0.0
-            due = track.raw_since + max(self.config.off_delay, hold)
+            hold = self.config.chatter_hold if alarm.chattering else 0.0
+            due = track.raw_since + max(0.0 if external else self.config.off_delay, hold)
         return (track.raw, due) if now >= due else (life.condition, track.raw_since)
 
     # -- internals: one step ----------------------------------------------------------------
@@ -582,10 +592,14 @@ class AlarmManager:
             if not moved:
                 break
             moved = self._regroup(now, {})
-        # 4. time: shelves that run out, chatter that has stopped
+        # 4. time: shelves that run out, chatter that has stopped; what is still pending
         hold = self.config.chatter_hold
         for aid, track in self._tracks.items():
             alarm = self._alarms[aid]
+            pending = track.raw_since if track.raw != track.life.condition else None
+            if alarm.pending_since != pending:
+                alarm.pending_since = pending
+                self._dirty[aid] = alarm
             if track.life.state is AlarmState.SHELVED:
                 self._apply(alarm, Tick(time=now))
             if alarm.chattering and now - track.raw_since >= hold:
@@ -659,16 +673,48 @@ class AlarmManager:
         by_asset: dict[str, list[Alarm]] = defaultdict(list)
         for alarm in live.values():
             by_asset[alarm.asset].append(alarm)
+        # an asset's first alarm leads, unless it had cleared before the asset's present trouble
+        # began (it is on the list only to be acknowledged): the new trouble leads then
         for alarms in by_asset.values():
-            alarms.sort(key=lambda a: (a.first_seen, -self._tracks[a.id].own_priority, a.id))
+            active = {a.id: a.first_seen for a in alarms if a.condition or self._tracks[a.id].raw}
+            start = min(active.values(), default=math.inf)
+            alarms.sort(
+                key=lambda a: (
+                    a.id not in active and a.cleared_at is not None and a.cleared_at <= start,
+                    a.first_seen,
+                    -self._tracks[a.id].own_priority,
+                    a.id,
+                )
+            )
         onset = {asset: alarms[0].first_seen for asset, alarms in by_asset.items()}
         window = self.config.cascade_window
         near = self.config.root_window
+        breadth = {a: self._breadth(a, alarms) for a, alarms in by_asset.items()}
+        incident_of = {asset: alarms[0].incident for asset, alarms in by_asset.items()}
+
+        def evidence(a: str, b: str) -> bool:
+            """`b`'s trouble began soon enough after `a`'s to tell whether `a` is the root."""
+            return onset[b] <= onset[a] + self._upstream_of(b).get(a, 0.0) + near
 
         def feeds(u: str, x: str) -> bool:
-            """`u` is upstream of `x` and their onsets fit the lag (see the module doc)."""
+            """`u` is upstream of `x` and their onsets fit the lag (see the module doc); trouble
+            that arrives later than the evidence window is `u`'s only if `u` is at least as
+            broken (a failed provider's slow consequence, not a fresh fault under an old,
+            minor alarm)."""
             lag = self._upstream_of(x).get(u)
-            return lag is not None and onset[u] - near <= onset[x] <= onset[u] + lag + window
+            if lag is None or not onset[u] - near <= onset[x] <= onset[u] + lag + window:
+                return False
+            return path(u, x) and (evidence(u, x) or breadth[u] >= breadth[x])
+
+        def path(u: str, x: str) -> bool:
+            """Trouble travels hop by hop: it reaches `x` from its provider `u`, or through a
+            provider of `x` in trouble too, or `u` and `x` are one incident already (a provider
+            on the way may recover first)."""
+            if incident_of[x] is not None and incident_of[x] == incident_of[u]:
+                return True
+            return any(
+                p == u or (p in onset and u in self._upstream_of(p)) for p in self._providers_of(x)
+            )
 
         def partners(a: str, b: str) -> bool:
             """Redundant partners: one takes over the other's duty when it fails."""
@@ -694,8 +740,6 @@ class AlarmManager:
         for asset in by_asset:
             members_of[find(asset)].append(asset)
 
-        breadth = {a: self._breadth(a, alarms) for a, alarms in by_asset.items()}
-
         def claims(u: str, x: str) -> bool:
             """`u` failing can be why `x` is in trouble: `u` feeds `x`, and if `x` was seen
             first, `u` is at least as broken (a provider whose supply failed is abnormal all
@@ -706,10 +750,6 @@ class AlarmManager:
             """`x` tripping can be why its provider `u` is in trouble: the load goes at once,
             so `u` was not seen before `x` (beyond `LOAD_SLACK`)."""
             return feeds(u, x) and onset[u] >= onset[x] - LOAD_SLACK
-
-        def evidence(a: str, b: str) -> bool:
-            """`b`'s trouble began soon enough after `a`'s to tell whether `a` is the root."""
-            return onset[b] <= onset[a] + self._upstream_of(b).get(a, 0.0) + near
 
         def accounts(a: str, assets: list[str]) -> int:
             """How many of `assets` `a` failing accounts for: those downstream of it (supply
@@ -937,14 +977,15 @@ class AlarmManager:
             if alarm.kind is not FindingKind.EXTERNAL
             else alarm.priority
         )
-        # after a restart the detectors re-arm: an active alarm keeps its recorded signals and
-        # clears when they recover
+        # after a restart the detectors re-arm: an active alarm (or one about to fire) keeps
+        # its recorded signals and clears when they recover; a pending change goes on waiting
+        raw = alarm.condition != (alarm.pending_since is not None)
         self._alarms[alarm.id] = alarm
         self._tracks[alarm.id] = _Track(
             life=life,
-            signals=set(alarm.signals) if alarm.condition else set(),
-            raw=alarm.condition,
-            raw_since=alarm.last_seen,
+            signals=set(alarm.signals) if raw else set(),
+            raw=raw,
+            raw_since=alarm.last_seen if alarm.pending_since is None else alarm.pending_since,
             own_priority=own,
         )
 

@@ -175,6 +175,7 @@ class AlarmPublic(_Out):
     out_of_service: bool
     shelved_until: float | None
     one_shot: bool
+    pending_since: float | None
 
     @classmethod
     def of(cls, a: Alarm) -> AlarmPublic:
@@ -207,6 +208,7 @@ class AlarmPublic(_Out):
             out_of_service=a.out_of_service,
             shelved_until=a.shelved_until,
             one_shot=a.one_shot,
+            pending_since=a.pending_since,
         )
 
 

@@ -340,6 +340,9 @@ class Alarm:
     out_of_service: bool = False
     shelved_until: float | None = None
     one_shot: bool = False  # shelved until the condition next clears
+    # the raw condition has differed from `condition` since then: waiting out the on-delay
+    # (or the off-delay, or a chatter hold); None when nothing is pending
+    pending_since: float | None = None
 
     @property
     def active(self) -> bool:

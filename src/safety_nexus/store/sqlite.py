@@ -141,6 +141,11 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE alarms ADD COLUMN shelved_until REAL;
     ALTER TABLE alarms ADD COLUMN one_shot INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5 -> 6: a condition change waiting out its delay, so that an alarm about to fire (still
+    # normal) survives a restart.
+    """
+    ALTER TABLE alarms ADD COLUMN pending_since REAL;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -459,6 +464,7 @@ class SqliteStore(Closeable):
                 int(a.out_of_service),
                 a.shelved_until,
                 int(a.one_shot),
+                a.pending_since,
             )
             for a in alarms
         ]
@@ -489,13 +495,19 @@ class SqliteStore(Closeable):
         return None if row is None else _alarm(row)
 
     def load_alarms(self) -> dict[str, Alarm]:
-        """The alarms not closed, by id: what the alarm stage holds in memory, restored at
-        startup.
+        """The alarms not closed, and those about to fire (waiting out their on-delay), by id:
+        what the alarm stage holds in memory, restored at startup.
 
         Closed (normal) alarms stay in the table as history; a new finding of the same asset
         and kind raises a fresh alarm under the same id, which replaces the closed row.
         """
-        return {alarm.id: alarm for alarm in self.alarms(open_only=True)}
+        with self._read("read alarms") as conn:
+            rows = conn.execute(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms"
+                " WHERE state != ? OR pending_since IS NOT NULL ORDER BY id",
+                (AlarmState.NORMAL.value,),
+            ).fetchall()
+        return {alarm.id: alarm for alarm in map(_alarm, rows)}
 
     # -- events -------------------------------------------------------------------------------
 
@@ -723,7 +735,7 @@ _ALARM_COLUMNS = (
     "id, asset, subsystem, kind, priority, state, first_seen, last_seen, count, signals,"
     " message, acknowledged_by, acknowledged_at, cleared_at, condition, position, latching,"
     " chattering, first_out, root_cause, incident, consequences, suppressed_by,"
-    " out_of_service, shelved_until, one_shot"
+    " out_of_service, shelved_until, one_shot, pending_since"
 )
 
 
@@ -765,6 +777,7 @@ def _alarm(row: tuple[Any, ...]) -> Alarm:
         out_of_service=bool(row[23]),
         shelved_until=_optional(row[24]),
         one_shot=bool(row[25]),
+        pending_since=_optional(row[26]),
     )
 
 
