@@ -180,6 +180,24 @@ def test_new_trouble_leads_over_an_old_alarm_of_the_asset_left_to_acknowledge(
     assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
 
 
+def test_what_a_supply_restored_stirs_up_stays_under_the_root(chain: AlarmManager) -> None:
+    chain.process([finding("sub-1.x", 100.0), finding("sub-1.y", 100.0)])
+    chain.process([finding("feeder-1.x", 101.0), finding("feeder-1.y", 101.0)])
+    # the substation comes back after 25 minutes, longer than the cascade window
+    recovered = ["sub-1.x", "sub-1.y", "feeder-1.x", "feeder-1.y"]
+    chain.process([], [recovery(s, 1600.0) for s in recovered])
+    assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]  # to acknowledge
+    # the restart surges through the feeder to the pump
+    chain.process([finding("feeder-1.x", 1602.0, FindingKind.RATE)])
+    chain.process([finding("pump-1.x", 1605.0, FindingKind.RATE)])
+    assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
+    assert chain.get("pump-1:rate").root_cause == "sub-1:level_shift"
+    # trouble long after the restoration is not the substation's
+    chain.process([], [recovery("pump-1.x", 1650.0, FindingKind.RATE)])
+    chain.process([finding("pump-1.y", 2000.0, FindingKind.VARIANCE)])
+    assert chain.get("pump-1:variance").root_cause is None
+
+
 def test_unrelated_assets_are_separate_incidents(chain: AlarmManager) -> None:
     chain.process([finding("sub-1.x", 100.0), finding("core-1.x", 101.0)])
     shown = {a.id: a for a in chain.alarms()}

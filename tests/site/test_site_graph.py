@@ -234,3 +234,18 @@ def test_parallel_providers_supply_one_dependant_with_the_same_thing(
     assert city.parallel("sub-1") == []
     with pytest.raises(NotFoundError):
         city.parallel("nowhere")
+
+
+def test_reliant_dependants_have_no_parallel_provider_to_fall_back_on(
+    city: DependencyGraph,
+) -> None:
+    # feeder-8 powers ups-2, pump-8 and fan-8; the UPS also runs from gen-2
+    assert city.dependants("feeder-8") == ["ups-2", "pump-8", "fan-8"]
+    assert city.reliant("feeder-8") == ["pump-8", "fan-8"]
+    # the pump also draws water from tank-3: another supply, not a fallback for power
+    assert "pump-8" in city.reliant("feeder-8")
+    # main-3 is pressurised by pumps 7 and 8 together
+    assert city.reliant("pump-8") == []
+    assert city.reliant("sprinkler-1") == []
+    with pytest.raises(NotFoundError):
+        city.reliant("nowhere")

@@ -31,16 +31,19 @@ fails leaves its dependants short, and a dependant that trips changes its provid
 
 The root of an incident is the asset that best explains the others. Its score is its *breadth*
 (the share of its signals with a finding: a tripped asset is abnormal all over, one that feels
-a neighbour's trouble in a signal or two) times its *coverage* (the share of its direct
-dependants with an alarm, counting itself: a failed provider leaves all of them short), times
+a neighbour's trouble in a signal or two) times its *coverage* (the share of the direct
+dependants that rely on it alone with an alarm, counting itself: a failed provider leaves all
+of them short; one with a parallel provider to fall back on need not show anything), times
 one plus the number of alarmed assets it accounts for: those downstream of it, its direct
 providers (a load gone), and the partners of it and of what is downstream of it (a duty taken
 over). An asset whose alarms are all about its instruments accounts for none: a sensor gone
 stale explains nothing elsewhere. Two rules keep the choice honest about time. A provider seen
 after its dependant accounts for it only if it is at least as broken (a supply that failed is
 abnormal all over; a provider that shows a little after its dependant tripped only felt the
-load go). And only what began within the lag plus `root_window` of a candidate's onset is
-evidence for it: a later fault elsewhere downstream does not make an old consequence a root.
+load go). And only what began within the lag plus `root_window` of a candidate's onset, or of
+the end of its trouble (a supply restored stirs up what depends on it as well), is evidence for
+it and linked to it regardless of breadth: a later fault elsewhere downstream does not make an
+old consequence a root.
 Among the assets within `ROOT_BAND` of the best score, a root already on the operators' list
 keeps its place (hysteresis: the picture does not flip on evidence that is merely as good),
 else the most upstream wins, then the first. The root's first alarm is the incident's root
@@ -233,6 +236,7 @@ class AlarmManager:
         self._per_asset: dict[str, int] = {}
         self._dependants: dict[str, tuple[str, ...]] = {}
         self._providers: dict[str, tuple[str, ...]] = {}
+        self._reliant: dict[str, tuple[str, ...]] = {}
         self._partners: dict[str, list[str]] = {}
         self._windows: dict[str, MaintenanceWindow] = {}
         self._annunciations: dict[str, deque[float]] = defaultdict(deque)
@@ -675,9 +679,12 @@ class AlarmManager:
             by_asset[alarm.asset].append(alarm)
         # an asset's first alarm leads, unless it had cleared before the asset's present trouble
         # began (it is on the list only to be acknowledged): the new trouble leads then
-        for alarms in by_asset.values():
+        ended: dict[str, float] = {}  # when the trouble of an asset with none active now ended
+        for asset, alarms in by_asset.items():
             active = {a.id: a.first_seen for a in alarms if a.condition or self._tracks[a.id].raw}
             start = min(active.values(), default=math.inf)
+            if not active:
+                ended[asset] = max((a.cleared_at or a.last_seen for a in alarms), default=0.0)
             alarms.sort(
                 key=lambda a: (
                     a.id not in active and a.cleared_at is not None and a.cleared_at <= start,
@@ -693,25 +700,38 @@ class AlarmManager:
         incident_of = {asset: alarms[0].incident for asset, alarms in by_asset.items()}
 
         def evidence(a: str, b: str) -> bool:
-            """`b`'s trouble began soon enough after `a`'s to tell whether `a` is the root."""
-            return onset[b] <= onset[a] + self._upstream_of(b).get(a, 0.0) + near
+            """`b`'s trouble began soon enough after `a`'s began, or after it ended (a supply
+            restored is a change too), to tell whether `a` is the root."""
+            lag = self._upstream_of(b).get(a, 0.0)
+            return onset[b] <= onset[a] + lag + near or restored(a, b, lag, near)
+
+        def restored(a: str, b: str, lag: float, before: float) -> bool:
+            """`b`'s trouble began from `before` seconds before `a`'s trouble ended to the lag
+            plus `root_window` after."""
+            return a in ended and ended[a] - before <= onset[b] <= ended[a] + lag + near
 
         def feeds(u: str, x: str) -> bool:
             """`u` is upstream of `x` and their onsets fit the lag (see the module doc); trouble
             that arrives later than the evidence window is `u`'s only if `u` is at least as
             broken (a failed provider's slow consequence, not a fresh fault under an old,
-            minor alarm)."""
+            minor alarm), and so is trouble that reached `x` by no way in trouble now (after a
+            supply was restored, what it stirs up may show after the assets between recovered)."""
             lag = self._upstream_of(x).get(u)
-            if lag is None or not onset[u] - near <= onset[x] <= onset[u] + lag + window:
+            if lag is None or onset[x] < onset[u] - near:
                 return False
-            return path(u, x) and (evidence(u, x) or breadth[u] >= breadth[x])
+            # one incident already: it stays so while the window lasts (what is grouped does
+            # not come apart as the assets on the way recover or as a consequence gets worse)
+            together = incident_of[x] is not None and incident_of[x] == incident_of[u]
+            as_broken = together or breadth[u] >= breadth[x]
+            if not together and not path(u, x):
+                return as_broken and restored(u, x, lag, 0.0)
+            if evidence(u, x):
+                return True
+            return onset[x] <= onset[u] + lag + window and as_broken
 
         def path(u: str, x: str) -> bool:
             """Trouble travels hop by hop: it reaches `x` from its provider `u`, or through a
-            provider of `x` in trouble too, or `u` and `x` are one incident already (a provider
-            on the way may recover first)."""
-            if incident_of[x] is not None and incident_of[x] == incident_of[u]:
-                return True
+            provider of `x` in trouble too."""
             return any(
                 p == u or (p in onset and u in self._upstream_of(p)) for p in self._providers_of(x)
             )
@@ -768,6 +788,16 @@ class AlarmManager:
                 claims(a, b) or (b in self._providers_of(a) and unloads(a, b)) or partners(a, b)
             )
 
+        def side_effect(c: str, r: str) -> bool:
+            """`r`'s trouble followed from `c`'s: `r` felt `c`'s load go or took `c`'s duty
+            over, soon after, and is no more broken."""
+            follows = onset[c] - LOAD_SLACK <= onset[r] <= onset[c] + near
+            return (
+                follows
+                and breadth[r] <= breadth[c]
+                and (partners(c, r) or (r in self._providers_of(c) and unloads(c, r)))
+            )
+
         def held_root(a: str) -> bool:
             """`a`'s first alarm is a root on the operators' list now."""
             first = by_asset[a][0]
@@ -779,7 +809,7 @@ class AlarmManager:
                 # a sensor gone stale or flat explains nothing about the process elsewhere
                 instrument = all(x.kind in INSTRUMENT_KINDS for x in by_asset[a])
                 accounted = 0 if instrument else accounts(a, assets)
-                hit = [d for d in self._dependants_of(a) if d in onset and evidence(a, d)]
+                hit = [d for d in self._reliant_on(a) if d in onset and evidence(a, d)]
                 score[a] = (1 + accounted) * breadth[a] * self._coverage(a, len(hit))
 
         root_of: dict[str, str] = {}
@@ -799,6 +829,15 @@ class AlarmManager:
                 kept = [a for a in broken if a in held]
                 top = min(kept or sources or broken, key=lambda a: (onset[a], self._order(a)))
                 explained = {a for a in remaining if a == top or linked(top, a)}
+                # and the side effects of what it explains: a provider that felt a consequence's
+                # load go, a partner that took its duty over, soon after and no more broken
+                todo = [a for a in explained if a != top]
+                while todo:
+                    c = todo.pop()
+                    for r in remaining - explained:
+                        if side_effect(c, r):
+                            explained.add(r)
+                            todo.append(r)
                 for asset in explained:
                     root_of[asset] = top
                 remaining -= explained
@@ -833,13 +872,14 @@ class AlarmManager:
         return min(1.0, len(abnormal) / total)
 
     def _coverage(self, asset: str, hit: int) -> float:
-        """The share of the asset's direct dependants with an alarm (`hit` of them), counting
-        the asset itself (so that a provider is never ruled out before its dependants' alarms
-        arrive): a provider that failed leaves all of them short, one that merely feels a
-        dependant's trip few. 1 for an asset nothing depends on."""
+        """The share of the direct dependants that rely on the asset alone (`hit` of them with
+        an alarm), counting the asset itself (so that a provider is never ruled out before its
+        dependants' alarms arrive): a provider that failed leaves all of them short, one that
+        merely feels a dependant's trip few; a dependant with a parallel provider to fall back
+        on need not show anything. 1 for an asset nothing relies on alone."""
         if self._graph is None or asset not in self._graph.graph:
             return 1.0
-        return (1 + hit) / (1 + len(self._dependants_of(asset)))
+        return (1 + hit) / (1 + len(self._reliant_on(asset)))
 
     def _signals_per_asset(self) -> dict[str, int]:
         if not self._per_asset:
@@ -1022,6 +1062,9 @@ class AlarmManager:
     def _dependants_of(self, asset: str) -> tuple[str, ...]:
         return self._neighbours(self._dependants, asset, "dependants")
 
+    def _reliant_on(self, asset: str) -> tuple[str, ...]:
+        return self._neighbours(self._reliant, asset, "reliant")
+
     def _providers_of(self, asset: str) -> tuple[str, ...]:
         return self._neighbours(self._providers, asset, "providers")
 
@@ -1029,7 +1072,7 @@ class AlarmManager:
         self,
         cache: dict[str, tuple[str, ...]],
         asset: str,
-        which: Literal["dependants", "providers"],
+        which: Literal["dependants", "providers", "reliant"],
     ) -> tuple[str, ...]:
         """The asset's direct dependants or providers in the graph (none if it is unknown),
         looked up once."""

@@ -160,6 +160,21 @@ class DependencyGraph:
                     out.add(other)
         return self._sorted(out)
 
+    def reliant(self, asset: str) -> list[str]:
+        """The direct dependants that nothing else supplies with what `asset` supplies them:
+        those `asset` failing leaves short (the others have a parallel provider to fall back
+        on)."""
+        self._check(asset)
+        out = []
+        for dependant in self._graph.successors(asset):
+            kinds = set(self._graph.edges[asset, dependant]["kinds"])
+            if not any(
+                other != asset and kinds & set(self._graph.edges[other, dependant]["kinds"])
+                for other in self._graph.predecessors(dependant)
+            ):
+                out.append(dependant)
+        return self._sorted(out)
+
     def downstream(self, asset: str) -> dict[str, float]:
         """Every asset that depends on `asset`, directly or not, with the earliest time trouble
         at `asset` can arrive there: the shortest cumulative lag over all paths. `asset` itself
