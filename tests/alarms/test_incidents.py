@@ -198,6 +198,30 @@ def test_what_a_supply_restored_stirs_up_stays_under_the_root(chain: AlarmManage
     assert chain.get("pump-1:variance").root_cause is None
 
 
+def test_a_side_effect_of_a_consequence_is_under_the_root_too(
+    store: SqliteStore, clock: ManualClock
+) -> None:
+    m = chain_manager(store, clock, tank=True)
+    m.process([finding("sub-1.x", 100.0), finding("sub-1.y", 100.0)])
+    m.process([finding("feeder-1.x", 101.0), finding("feeder-1.y", 101.0)])
+    m.process([finding("pump-1.x", 103.0), finding("pump-1.y", 103.0)])
+    # the pump stopped: the tank that supplies it feels its draw go
+    m.process([finding("tank-1.x", 108.0, FindingKind.RATE)])
+    assert [a.id for a in m.alarms()] == ["sub-1:level_shift"]
+    assert m.get("tank-1:rate").root_cause == "sub-1:level_shift"
+
+
+def test_a_consequence_that_gets_worse_stays_under_its_root(chain: AlarmManager) -> None:
+    chain.process([finding("sub-1.x", 100.0)])
+    # a slow consequence (later than lag + root window), no more broken than its root
+    chain.process([finding("feeder-1.x", 230.0)])
+    assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
+    # minutes later more of the feeder is abnormal than of the substation
+    chain.process([finding("feeder-1.y", 400.0)])
+    assert [a.id for a in chain.alarms()] == ["sub-1:level_shift"]
+    assert chain.get("feeder-1:level_shift").root_cause == "sub-1:level_shift"
+
+
 def test_unrelated_assets_are_separate_incidents(chain: AlarmManager) -> None:
     chain.process([finding("sub-1.x", 100.0), finding("core-1.x", 101.0)])
     shown = {a.id: a for a in chain.alarms()}

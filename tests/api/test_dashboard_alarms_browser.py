@@ -12,7 +12,6 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -20,10 +19,8 @@ import pytest
 
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from findings import finding, recovery
-from safety_nexus.alarms.config import AlarmConfig
 from safety_nexus.alarms.manager import ExternalAlert
 from safety_nexus.core.types import Priority
-from safety_nexus.pipeline.builder import RuntimeSettings, build_runtime
 from safety_nexus.pipeline.runtime import Runtime
 from servers import serve_api
 
@@ -45,20 +42,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def served(tmp_path: Path, demo_city: Path) -> Iterator[tuple[str, Runtime]]:
+def served(http_runtime: Runtime) -> Iterator[tuple[str, Runtime]]:
     """The demo city fed by nothing but the test, its API served on 127.0.0.1; no on-delay,
     so an alarm is raised the moment the test reports its finding."""
-    runtime = build_runtime(
-        RuntimeSettings(
-            site=demo_city,
-            data_dir=tmp_path,
-            source="http",
-            alarms=AlarmConfig(on_delay=0.0),
-        )
-    )
-    runtime.start()
-    with serve_api(runtime) as url:
-        yield url, runtime
+    with serve_api(http_runtime) as url:
+        yield url, http_runtime
 
 
 @pytest.fixture

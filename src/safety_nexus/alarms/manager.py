@@ -16,46 +16,55 @@ about the process downstream and keep the priority of their signal.
 Incidents. Live alarms (on the list, or with their condition active, or waiting out their
 on-delay) whose assets are linked form one incident. An asset's onset is that of its first live
 alarm, unless that one had cleared before the asset's present trouble began (it is on the list
-only to be acknowledged). Two assets are linked when one is upstream of the other, the trouble
-had a way between them (the upstream one is a direct provider of the downstream one, or a
-provider of it on the way is in trouble too, or they are one incident already), and the
-downstream one's onset is no earlier than the upstream one's minus `root_window` (a root cause
-can be detected a little late; a provider feels a dependant's trip at once) and no later than
-the upstream one's plus the graph's lag plus `cascade_window` (trouble takes time to travel);
-trouble that arrives later than the lag plus `root_window` is linked only to an upstream asset
-at least as broken (see breadth below: a failed provider's slow consequence, not a fresh fault
-under an old, minor alarm). Partners are linked too when their onsets are within
-`root_window`: members of a redundancy group or parallel providers of one dependant (one takes
-over the other's duty or load). Trouble travels both ways along a dependency: a provider that
-fails leaves its dependants short, and a dependant that trips changes its provider's load.
+only to be acknowledged); its trouble has *ended* when none of its alarms is active. Two assets
+are linked when one is upstream of the other and the downstream one's onset is no earlier than
+the upstream one's minus `root_window` (a root cause can be detected a little late; a provider
+feels a dependant's trip at once) and
+
+* the trouble had a way between them (the upstream one is a direct provider of the downstream
+  one, or a provider of it on the way is in trouble too), and the downstream onset falls within
+  the *evidence window* of the upstream asset: the lag plus `root_window` after its onset, or
+  around the end of its trouble (a supply restored stirs up what depends on it as well);
+* or, later than that but within the lag plus `cascade_window` (trouble takes time to travel),
+  the upstream asset is at least as broken (see breadth below): a failed provider's slow
+  consequence, not a fresh fault under an old, minor alarm;
+* or the downstream trouble began right after the upstream trouble ended and the upstream one
+  is at least as broken (the assets between may have recovered first);
+
+and assets that are one incident already stay linked while the cascade window lasts (what is
+grouped does not come apart as the assets on the way recover or a consequence gets worse).
+Partners are linked too when their onsets are within `root_window`: members of a redundancy
+group or parallel providers of one dependant (one takes over the other's duty or load).
+Trouble travels both ways along a dependency: a provider that fails leaves its dependants
+short, and a dependant that trips changes its provider's load.
 
 The root of an incident is the asset that best explains the others. Its score is its *breadth*
 (the share of its signals with a finding: a tripped asset is abnormal all over, one that feels
 a neighbour's trouble in a signal or two) times its *coverage* (the share of the direct
 dependants that rely on it alone with an alarm, counting itself: a failed provider leaves all
 of them short; one with a parallel provider to fall back on need not show anything), times
-one plus the number of alarmed assets it accounts for: those downstream of it, its direct
-providers (a load gone), and the partners of it and of what is downstream of it (a duty taken
-over). An asset whose alarms are all about its instruments accounts for none: a sensor gone
-stale explains nothing elsewhere. Two rules keep the choice honest about time. A provider seen
-after its dependant accounts for it only if it is at least as broken (a supply that failed is
-abnormal all over; a provider that shows a little after its dependant tripped only felt the
-load go). And only what began within the lag plus `root_window` of a candidate's onset, or of
-the end of its trouble (a supply restored stirs up what depends on it as well), is evidence for
-it and linked to it regardless of breadth: a later fault elsewhere downstream does not make an
-old consequence a root.
-Among the assets within `ROOT_BAND` of the best score, a root already on the operators' list
-keeps its place (hysteresis: the picture does not flip on evidence that is merely as good),
-else the most upstream wins, then the first. The root's first alarm is the incident's root
-alarm; every other alarm the root is linked to is its consequence; what is left forms further
-incidents the same way. Consequences are *suppressed by design* while their root is live. The
-root carries the highest priority in its incident and the list of its consequences, so the
-operator sees one alarm, the right one, at the priority of the worst thing it causes. When a
-clearly better root arrives later the incident moves under it. An alarm waiting out its
-`on_delay` counts as evidence (it may turn out to be the root) but annunciates nothing and is
-suppressed by nothing until it is due: the delay is when the grouping settles, and the first
-thing the operator sees is the root. Grouping is recomputed from the stored alarms, so it
-survives a restart, and so does an alarm waiting out its delay (`pending_since`).
+one plus the number of alarmed assets it accounts for: those downstream of it within its
+evidence window, its direct providers (a load gone), and the partners of it and of what is
+downstream of it (a duty taken over). An asset whose alarms are all about its instruments
+accounts for none: a sensor gone stale explains nothing elsewhere. A provider seen after its
+dependant accounts for it only if it is at least as broken (a supply that failed is abnormal
+all over; a provider that shows a little after its dependant tripped only felt the load go),
+and a dependant's trip accounts for its provider only if the provider was not seen first
+(`LOAD_SLACK`). Among the assets within `ROOT_BAND` of the best score, a root already on the
+operators' list keeps its place (hysteresis: the picture does not flip on evidence that is
+merely as good) and gives way only to an asset that accounts for it; else the most upstream
+wins, then the first. The root's first alarm is the incident's root alarm; every other alarm
+the root is linked to is its consequence, and so are the side effects of those (a provider
+that felt a consequence's load go, a partner that took its duty over, within `root_window` and
+no more broken); what is left forms further incidents the same way. Consequences are
+*suppressed by design* while their root is live. The root carries the highest priority in its
+incident and the list of its consequences, so the operator sees one alarm, the right one, at
+the priority of the worst thing it causes. When a clearly better root arrives later the
+incident moves under it. An alarm waiting out its `on_delay` counts as evidence (it may turn
+out to be the root) but annunciates nothing and is suppressed by nothing until it is due: the
+delay is when the grouping settles, and the first thing the operator sees is the root.
+Grouping is recomputed from the stored alarms, so it survives a restart, and so does an alarm
+waiting out its delay (`pending_since`).
 
 Noise. A finding that repeats feeds the same alarm (deduplication: one more `count`). The raw
 condition can be delayed (`on_delay`, `off_delay`; not an external alert's, which the
@@ -829,15 +838,14 @@ class AlarmManager:
                 kept = [a for a in broken if a in held]
                 top = min(kept or sources or broken, key=lambda a: (onset[a], self._order(a)))
                 explained = {a for a in remaining if a == top or linked(top, a)}
-                # and the side effects of what it explains: a provider that felt a consequence's
-                # load go, a partner that took its duty over, soon after and no more broken
-                todo = [a for a in explained if a != top]
-                while todo:
-                    c = todo.pop()
-                    for r in remaining - explained:
-                        if side_effect(c, r):
-                            explained.add(r)
-                            todo.append(r)
+                # and the side effects of its consequences: a provider that felt a consequence's
+                # load go, a partner that took its duty over, soon after and no more broken (one
+                # step only: a side effect of a side effect is too far to tell from a fault)
+                explained |= {
+                    r
+                    for r in remaining - explained
+                    if any(side_effect(c, r) for c in explained if c != top)
+                }
                 for asset in explained:
                     root_of[asset] = top
                 remaining -= explained
