@@ -686,21 +686,17 @@ class AlarmManager:
         by_asset: dict[str, list[Alarm]] = defaultdict(list)
         for alarm in live.values():
             by_asset[alarm.asset].append(alarm)
-        near = self.config.root_window
-        # an asset's first alarm leads, unless it is older trouble: it had cleared before the
-        # asset's present trouble began (it is on the list only to be acknowledged), or it is
-        # a root that stood alone for longer than `root_window` before new trouble came
+        # an asset's first alarm leads, unless it had cleared before the asset's present trouble
+        # began (it is on the list only to be acknowledged): the new trouble leads then
         ended: dict[str, float] = {}  # when the trouble of an asset with none active now ended
         for asset, alarms in by_asset.items():
             active = {a.id: a.first_seen for a in alarms if a.condition or self._tracks[a.id].raw}
             start = min(active.values(), default=math.inf)
             if not active:
                 ended[asset] = max((a.cleared_at or a.last_seen for a in alarms), default=0.0)
-            fresh = self._fresh(alarms, near)
             alarms.sort(
                 key=lambda a: (
-                    a.first_seen < fresh
-                    or (a.id not in active and a.cleared_at is not None and a.cleared_at <= start),
+                    a.id not in active and a.cleared_at is not None and a.cleared_at <= start,
                     a.first_seen,
                     -self._tracks[a.id].own_priority,
                     a.id,
@@ -708,6 +704,7 @@ class AlarmManager:
             )
         onset = {asset: alarms[0].first_seen for asset, alarms in by_asset.items()}
         window = self.config.cascade_window
+        near = self.config.root_window
         breadth = {a: self._breadth(a, alarms) for a, alarms in by_asset.items()}
         incident_of = {asset: alarms[0].incident for asset, alarms in by_asset.items()}
 
@@ -872,22 +869,6 @@ class AlarmManager:
             self._set_group(root, None, incident, root is first, [a.id for a in consequences])
             worst = max([self._tracks[a.id].own_priority for a in members], default=Priority.LOW)
             self._set_priority(root, worst)
-
-    def _fresh(self, alarms: list[Alarm], near: float) -> float:
-        """When new trouble came to an asset whose one alarm had stood alone, a consequence of
-        nothing elsewhere, for longer than `near` (a standing alarm, then a trip); -inf if not
-        so."""
-        process = sorted(
-            (a for a in alarms if a.kind not in INSTRUMENT_KINDS), key=lambda a: a.first_seen
-        )
-        if len(process) < 2:
-            return -math.inf
-        old = process[0]
-        cause = self._alarms.get(old.root_cause) if old.root_cause is not None else None
-        if (cause is not None and cause.asset != old.asset) or old.consequences:
-            return -math.inf
-        first, second = process[0].first_seen, process[1].first_seen
-        return second if second - first > near else -math.inf
 
     def _breadth(self, asset: str, alarms: list[Alarm]) -> float:
         """The share of the asset's signals with a finding in its live alarms: a tripped asset
