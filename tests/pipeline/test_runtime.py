@@ -282,3 +282,15 @@ def test_queued_frames_merge_into_one_batch_and_nothing_is_lost(
         assert times[runtime.table.index["pump-2.pressure"]] == 5.5
     finally:
         runtime.stop()
+
+
+def test_a_second_stop_does_nothing(tmp_path: Path, demo_city: Path) -> None:
+    runtime = build_runtime(_sim_settings(tmp_path, demo_city))
+    _drive(runtime, 10)
+    runtime.stop()
+    runtime.stop()  # a server and a fixture may both stop it; the store is closed already
+    again = build_runtime(_sim_settings(tmp_path, demo_city))
+    try:
+        assert len(again.store.events(kind="runtime.stopped")) == 1
+    finally:
+        again.stop()

@@ -126,6 +126,7 @@ class Runtime:
         self._state_saved_at = clock.now()
         self._queue: queue.Queue[Batch | object] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
+        self._stopped = False  # stop() has run: a second call does nothing
         self._threads: list[threading.Thread] = []
         self._idle = threading.Condition()
         self._pending = 0
@@ -183,7 +184,11 @@ class Runtime:
         With the write-ahead log, draining a backlog stops after `drain_seconds`: what is left
         is on disk and the next start processes it (`recover`), so a stop under overload is
         prompt. Without the log, everything accepted is processed first, however long it takes.
+        A second call does nothing.
         """
+        if self._stopped:
+            return
+        self._stopped = True
         self._drain_until = time.monotonic() + self.drain_seconds
         self._stop.set()
         self.parsers.close()
