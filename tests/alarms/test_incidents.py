@@ -222,6 +222,21 @@ def test_a_consequence_that_gets_worse_stays_under_its_root(chain: AlarmManager)
     assert chain.get("feeder-1:level_shift").root_cause == "sub-1:level_shift"
 
 
+def test_a_trip_after_a_standing_alarm_of_the_asset_is_told_anew(
+    chain: AlarmManager, store: SqliteStore
+) -> None:
+    chain.process([finding("core-1.x", 100.0)])
+    chain.acknowledge("core-1:level_shift", "ann")
+    # ten minutes later the core breaches a limit: new trouble, told anew
+    chain.process([finding("core-1.y", 700.0, FindingKind.LIMIT)])
+    assert _annunciated(store, "core-1:limit") == 1
+    assert chain.get("core-1:limit").root_cause is None
+    # what the same trouble brings within the root window stays grouped
+    chain.process([finding("core-1.x", 710.0, FindingKind.RATE)])
+    assert chain.get("core-1:rate").root_cause == "core-1:level_shift"
+    assert _annunciated(store, "core-1:rate") == 0
+
+
 def test_unrelated_assets_are_separate_incidents(chain: AlarmManager) -> None:
     chain.process([finding("sub-1.x", 100.0), finding("core-1.x", 101.0)])
     shown = {a.id: a for a in chain.alarms()}

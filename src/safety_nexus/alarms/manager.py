@@ -56,7 +56,10 @@ merely as good) and gives way only to an asset that accounts for it; else the mo
 wins, then the first. The root's first alarm is the incident's root alarm; every other alarm
 the root is linked to is its consequence, and so are the side effects of those (a provider
 that felt a consequence's load go, a partner that took its duty over, within `root_window` and
-no more broken); what is left forms further incidents the same way. Consequences are
+no more broken); what is left forms further incidents the same way. One exception: when the
+root asset's first process alarm had stood alone for longer than `root_window` before the
+next (a standing alarm, then a trip), that next alarm is told anew beside the standing one
+rather than folded under it; the onsets the grouping times against do not move. Consequences are
 *suppressed by design* while their root is live. The root carries the highest priority in its
 incident and the list of its consequences, so the operator sees one alarm, the right one, at
 the priority of the worst thing it causes. When a clearly better root arrives later the
@@ -860,8 +863,14 @@ class AlarmManager:
             root = by_asset[root_asset][0]
             incident = f"{root.id}@{root.first_seen:.0f}"
             first = min(members, key=lambda a: (a.first_seen, a.id))
+            # a trip after a standing alarm of the root asset is told anew, beside it
+            trip = self._trip_after_standing(by_asset[root_asset], self.config.root_window)
+            if trip is not None:
+                self._set_group(trip, None, incident, False, [])
+                self._set_priority(trip, self._tracks[trip.id].own_priority)
             consequences = sorted(
-                (a for a in members if a is not root), key=lambda a: (a.first_seen, a.id)
+                (a for a in members if a is not root and a is not trip),
+                key=lambda a: (a.first_seen, a.id),
             )
             for alarm in consequences:
                 self._set_group(alarm, root.id, incident, alarm is first, [])
@@ -869,6 +878,19 @@ class AlarmManager:
             self._set_group(root, None, incident, root is first, [a.id for a in consequences])
             worst = max([self._tracks[a.id].own_priority for a in members], default=Priority.LOW)
             self._set_priority(root, worst)
+
+    @staticmethod
+    def _trip_after_standing(alarms: list[Alarm], near: float) -> Alarm | None:
+        """The first alarm of new trouble at an asset whose first process alarm had stood
+        alone for longer than `near` (a standing alarm, then a trip), else None. It depends on
+        the alarms' onsets alone, never on the grouping, and moves no onset."""
+        process = sorted(
+            (a for a in alarms if a.kind not in INSTRUMENT_KINDS),
+            key=lambda a: (a.first_seen, a.id),
+        )
+        if len(process) >= 2 and process[1].first_seen - process[0].first_seen > near:
+            return process[1]
+        return None
 
     def _breadth(self, asset: str, alarms: list[Alarm]) -> float:
         """The share of the asset's signals with a finding in its live alarms: a tripped asset
