@@ -246,7 +246,6 @@ class AlarmManager:
         self._consequence: dict[str, Priority] = {}
         self._asset_order: dict[str, int] = {}
         self._per_asset: dict[str, int] = {}
-        self._dependants: dict[str, tuple[str, ...]] = {}
         self._providers: dict[str, tuple[str, ...]] = {}
         self._reliant: dict[str, tuple[str, ...]] = {}
         self._partners: dict[str, list[str]] = {}
@@ -673,7 +672,7 @@ class AlarmManager:
             for aid, a in self._alarms.items()
             if aid not in live and self._tracks[aid].raw and not a.condition
         }
-        self._group(live | pending, now)
+        self._group(live | pending)
         for aid, alarm in live.items():
             if alarm.root_cause is not None:
                 out[aid].append(ROOT_REASON + alarm.root_cause)
@@ -683,7 +682,7 @@ class AlarmManager:
                     out[aid].append(MAINTENANCE_REASON + window.id)
         return {aid: r for aid, r in out.items() if r or self._alarms[aid].suppressed_by}
 
-    def _group(self, live: dict[str, Alarm], now: float) -> None:
+    def _group(self, live: dict[str, Alarm]) -> None:
         """Incidents over the live alarms (see the module doc); sets root_cause, incident,
         first_out, consequences and the roots' priorities."""
         by_asset: dict[str, list[Alarm]] = defaultdict(list)
@@ -779,16 +778,16 @@ class AlarmManager:
             return feeds(u, x) and (onset[x] >= onset[u] or breadth[u] >= breadth[x])
 
         def unloads(x: str, u: str) -> bool:
-            """`x` tripping can be why its provider `u` is in trouble: the load goes at once,
-            so `u` was not seen before `x` (beyond `LOAD_SLACK`)."""
-            return feeds(u, x) and onset[u] >= onset[x] - LOAD_SLACK
+            """`x` tripping can be why its direct provider `u` is in trouble: the load goes at
+            once, so `u` was not seen before `x` (beyond `LOAD_SLACK`)."""
+            return u in self._providers_of(x) and feeds(u, x) and onset[u] >= onset[x] - LOAD_SLACK
 
         def accounts(a: str, assets: list[str]) -> int:
             """How many of `assets` `a` failing accounts for: those downstream of it (supply
             lost), its direct providers (a load gone), and the redundant partners of it and of
             what is downstream of it (a duty taken over)."""
             down = {b for b in assets if b != a and claims(a, b) and evidence(a, b)}
-            out = down | {b for b in assets if b in self._providers_of(a) and unloads(a, b)}
+            out = down | {b for b in assets if unloads(a, b)}
             for x in (a, *down):
                 out |= {r for r in self._partners_of(x) if r in onset and partners(x, r)}
             out.discard(a)
@@ -796,19 +795,13 @@ class AlarmManager:
 
         def explains(a: str, b: str) -> bool:
             """`a` failing accounts for `b`'s trouble (see `accounts`)."""
-            return a != b and (
-                claims(a, b) or (b in self._providers_of(a) and unloads(a, b)) or partners(a, b)
-            )
+            return a != b and (claims(a, b) or unloads(a, b) or partners(a, b))
 
         def side_effect(c: str, r: str) -> bool:
             """`r`'s trouble followed from `c`'s: `r` felt `c`'s load go or took `c`'s duty
             over, soon after, and is no more broken."""
             follows = onset[c] - LOAD_SLACK <= onset[r] <= onset[c] + near
-            return (
-                follows
-                and breadth[r] <= breadth[c]
-                and (partners(c, r) or (r in self._providers_of(c) and unloads(c, r)))
-            )
+            return follows and breadth[r] <= breadth[c] and (partners(c, r) or unloads(c, r))
 
         def held_root(a: str) -> bool:
             """`a`'s first alarm is a root on the operators' list now."""
@@ -1089,9 +1082,6 @@ class AlarmManager:
             self._upstream[asset] = cached
         return cached
 
-    def _dependants_of(self, asset: str) -> tuple[str, ...]:
-        return self._neighbours(self._dependants, asset, "dependants")
-
     def _reliant_on(self, asset: str) -> tuple[str, ...]:
         return self._neighbours(self._reliant, asset, "reliant")
 
@@ -1102,10 +1092,10 @@ class AlarmManager:
         self,
         cache: dict[str, tuple[str, ...]],
         asset: str,
-        which: Literal["dependants", "providers", "reliant"],
+        which: Literal["providers", "reliant"],
     ) -> tuple[str, ...]:
-        """The asset's direct dependants or providers in the graph (none if it is unknown),
-        looked up once."""
+        """The asset's direct providers, or the dependants that rely on it alone, in the graph
+        (none if it is unknown), looked up once."""
         cached = cache.get(asset)
         if cached is None:
             graph = self._graph

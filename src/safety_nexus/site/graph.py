@@ -152,12 +152,7 @@ class DependencyGraph:
         same kind of dependency): parallel providers share that dependant's load, so one of
         them failing shifts its share onto the others, declared redundant or not."""
         self._check(asset)
-        out: set[str] = set()
-        for dependant in self._graph.successors(asset):
-            kinds = set(self._graph.edges[asset, dependant]["kinds"])
-            for other in self._graph.predecessors(dependant):
-                if other != asset and kinds & set(self._graph.edges[other, dependant]["kinds"]):
-                    out.add(other)
+        out = {o for d in self._graph.successors(asset) for o in self._alongside(asset, d)}
         return self._sorted(out)
 
     def reliant(self, asset: str) -> list[str]:
@@ -165,15 +160,17 @@ class DependencyGraph:
         those `asset` failing leaves short (the others have a parallel provider to fall back
         on)."""
         self._check(asset)
-        out = []
-        for dependant in self._graph.successors(asset):
-            kinds = set(self._graph.edges[asset, dependant]["kinds"])
-            if not any(
-                other != asset and kinds & set(self._graph.edges[other, dependant]["kinds"])
-                for other in self._graph.predecessors(dependant)
-            ):
-                out.append(dependant)
+        out = [d for d in self._graph.successors(asset) if not self._alongside(asset, d)]
         return self._sorted(out)
+
+    def _alongside(self, asset: str, dependant: str) -> list[str]:
+        """The other providers of `dependant` that supply it with what `asset` does."""
+        kinds = set(self._graph.edges[asset, dependant]["kinds"])
+        return [
+            other
+            for other in self._graph.predecessors(dependant)
+            if other != asset and kinds & set(self._graph.edges[other, dependant]["kinds"])
+        ]
 
     def downstream(self, asset: str) -> dict[str, float]:
         """Every asset that depends on `asset`, directly or not, with the earliest time trouble
